@@ -1,0 +1,181 @@
+"""Every patch goes through here: wrapt wrappers, one registry, one boundary.
+
+- ``patch(owner, name, wrapper, integration)`` wraps ``owner.name`` with wrapt's
+  ``FunctionWrapper`` (signature, ``__doc__``, ``__wrapped__`` intact), records it,
+  and is a no-op when the attribute is already wrapped by the agent.
+- ``unpatch(integration)`` puts every original back where it was defined.
+- ``training_call(...)`` is the boundary a training wrapper runs the user's call
+  through: only the outermost patched call of a thread logs; the user's call runs
+  exactly once with its return value and exception object untouched; the agent's
+  own failures are reported by ``_errors.report`` and never reach the user.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from autologagent import _errors
+
+
+class _PicklableBoundWrapper(wrapt.BoundFunctionWrapper):
+    """A bound method still pickles as ``getattr(instance, name)``."""
+
+    def __reduce_ex__(self, protocol: int) -> tuple[Any, ...]:
+        return (getattr, (self._self_instance, self.__wrapped__.__name__))
+
+
+class AgentFunctionWrapper(wrapt.FunctionWrapper):
+    """wrapt's FunctionWrapper that pickles by reference, as the function it wraps.
+
+    A plain function pickles as "module.qualname"; returning the qualified name
+    makes pickle look the wrapper up under the same name and find itself there.
+    """
+
+    __bound_function_wrapper__ = _PicklableBoundWrapper
+
+    def __reduce_ex__(self, protocol: int) -> str:
+        return str(self.__wrapped__.__qualname__)
+
+
+class _Patch:
+    __slots__ = ("owner", "name", "original", "wrapper", "integration")
+
+    def __init__(
+        self,
+        owner: Any,
+        name: str,
+        original: Any,
+        wrapper: AgentFunctionWrapper,
+        integration: str,
+    ) -> None:
+        self.owner = owner
+        self.name = name
+        self.original = original
+        self.wrapper = wrapper
+        self.integration = integration
+
+
+_registry: dict[tuple[int, str], _Patch] = {}
+_registry_lock = threading.RLock()
+
+
+def patch(
+    owner: Any,
+    name: str,
+    wrapper: Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any],
+    integration: str,
+) -> bool:
+    """Wrap ``owner.name`` (a class or module attribute) once; return whether it was wrapped.
+
+    For a class, the attribute is wrapped where it is defined (``owner.__dict__``);
+    an inherited attribute is left to the class that defines it.
+    """
+    with _registry_lock:
+        key = (id(owner), name)
+        if key in _registry:
+            return False
+        namespace = vars(owner)
+        if name not in namespace:
+            return False
+        original = namespace[name]
+        if isinstance(original, AgentFunctionWrapper):
+            return False
+        if not (inspect.isfunction(original) or inspect.isbuiltin(original)):
+            return False
+        wrapped = AgentFunctionWrapper(original, wrapper)
+        setattr(owner, name, wrapped)
+        _registry[key] = _Patch(owner, name, original, wrapped, integration)
+        return True
+
+
+def unpatch(integration: str | None = None) -> int:
+    """Restore the originals of one integration (or all); return how many were restored."""
+    restored = 0
+    with _registry_lock:
+        for key, record in list(_registry.items()):
+            if integration is not None and record.integration != integration:
+                continue
+            if vars(record.owner).get(record.name) is record.wrapper:
+                setattr(record.owner, record.name, record.original)
+            del _registry[key]
+            restored += 1
+    return restored
+
+
+def patched_count(integration: str | None = None) -> int:
+    with _registry_lock:
+        return sum(
+            1 for r in _registry.values() if integration is None or r.integration == integration
+        )
+
+
+# --- the boundary -------------------------------------------------------------
+
+_thread_state = threading.local()
+
+
+def inside_training_call() -> bool:
+    """Whether this thread is inside an outermost patched training call."""
+    return getattr(_thread_state, "depth", 0) > 0
+
+
+class TrainingHooks:
+    """What an integration does around the user's call; each method may fail safely."""
+
+    def start(self) -> None:
+        """Called before the user's call."""
+
+    def succeeded(self, result: Any) -> None:
+        """Called with the user's return value."""
+
+    def failed(self, exc: BaseException) -> None:
+        """Called with the user's exception, which is re-raised afterwards."""
+
+
+def training_call(
+    where: str,
+    make_hooks: Callable[[], TrainingHooks | None],
+    call: Callable[[], Any],
+) -> Any:
+    """Run ``call()`` once; around the outermost one of this thread, run the hooks.
+
+    ``make_hooks`` returns None when this call is not to be logged (disabled, or a
+    worker process inside its parent's training call).
+    """
+    if getattr(_thread_state, "depth", 0):
+        return call()
+    _thread_state.depth = 1
+    try:
+        hooks: TrainingHooks | None = None
+        try:
+            hooks = make_hooks()
+        except Exception as exc:
+            _errors.report(exc, where)
+        if hooks is not None:
+            try:
+                hooks.start()
+            except Exception as exc:
+                # The hooks still see the end of the call, so a run they opened closes.
+                _errors.report(exc, where)
+        try:
+            result = call()
+        except BaseException as exc:
+            if hooks is not None:
+                try:
+                    hooks.failed(exc)
+                except Exception as own:
+                    _errors.report(own, where)
+            raise
+        if hooks is not None:
+            try:
+                hooks.succeeded(result)
+            except Exception as own:
+                _errors.report(own, where)
+        return result
+    finally:
+        _thread_state.depth = 0

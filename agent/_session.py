@@ -1,0 +1,98 @@
+"""Which process is the root of an autologged program, and what its workers see.
+
+The first activated process of a program (the one the user started) is the
+*root*. It writes ``AUTOLOG_SESSION=<pid>:<root run id>`` into its environment,
+so every Python process it starts (``subprocess``, multiprocessing with spawn or
+forkserver, joblib/loky, torchrun) inherits it and knows it is a *worker*. A
+forked child becomes a worker through ``os.register_at_fork``.
+
+Workers never make top-level runs. To know where their runs belong, they read a
+small *context file* that the root rewrites whenever its active run changes:
+the run a worker's runs nest under, and whether the root is inside a training
+call (then the worker's fit is an inner fit of that call, e.g. a grid search
+cell on a loky worker, and logs nothing). A file, not the environment, because
+pools outlive the moment they were started (loky reuses its workers, and a
+forkserver forks from a process started once).
+"""
+
+from __future__ import annotations
+
+import os
+
+SESSION_VAR = "AUTOLOG_SESSION"
+
+role = "root"
+root_pid = os.getpid()
+root_run_id = ""
+_context_path = ""
+_last_written: tuple[str, bool] | None = None
+
+
+def new_run_id() -> str:
+    return os.urandom(16).hex()
+
+
+def _context_file_for(run_id: str) -> str:
+    folder = os.environ.get("TMPDIR") or "/tmp"
+    return os.path.join(folder, f"autologagent-{run_id}.ctx")
+
+
+def start() -> None:
+    """Decide this process's role from the environment (idempotent per process)."""
+    global role, root_pid, root_run_id, _context_path
+    inherited = os.environ.get(SESSION_VAR, "")
+    pid_text, _, run_id = inherited.partition(":")
+    if pid_text.isdigit() and run_id and int(pid_text) != os.getpid():
+        role = "worker"
+        root_pid = int(pid_text)
+        root_run_id = run_id
+    else:
+        role = "root"
+        root_pid = os.getpid()
+        root_run_id = run_id or new_run_id()
+        os.environ[SESSION_VAR] = f"{root_pid}:{root_run_id}"
+    _context_path = _context_file_for(root_run_id)
+
+
+def became_forked_child() -> None:
+    global role, _last_written
+    if role == "root":
+        role = "worker"
+    _last_written = None
+
+
+def is_worker() -> bool:
+    return role == "worker"
+
+
+def write_context(run_id: str | None, in_training_call: bool) -> None:
+    """Root only: publish the run that workers nest under, if it changed."""
+    global _last_written
+    if role != "root" or not _context_path:
+        return
+    state = (run_id or "", in_training_call)
+    if state == _last_written:
+        return
+    _last_written = state
+    temporary = f"{_context_path}.{os.getpid()}"
+    with open(temporary, "w", encoding="ascii") as handle:
+        handle.write(f"{state[0]}\n{int(state[1])}\n")
+    os.replace(temporary, _context_path)
+
+
+def read_context() -> tuple[str | None, bool]:
+    """Worker: (the root's active run id or None, whether the root is in a training call)."""
+    try:
+        with open(_context_path, encoding="ascii") as handle:
+            run_id, in_call = (handle.read().split("\n") + ["", ""])[:2]
+    except OSError:
+        return None, False
+    return (run_id or None), in_call == "1"
+
+
+def remove_context() -> None:
+    if role == "root" and _context_path:
+        try:
+            os.unlink(_context_path)
+        except OSError:
+            pass

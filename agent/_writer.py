@@ -1,0 +1,188 @@
+"""The background writer: logging calls enqueue, one thread commits in batches.
+
+A logging call appends a tuple to a deque (thread-safe, no lock) and returns. A
+daemon thread wakes at most ``FLUSH_INTERVAL_S`` apart, drains the queues and
+commits them to the store in one transaction. ``flush()`` does the same at once
+from any thread (at exit, on SIGTERM, at the end of a worker's run).
+
+After ``fork`` the child starts with empty queues (the parent writes what it had
+queued), no thread (one starts at its first record) and no store connection (a
+SQLite connection must not cross a fork); see ``reset_after_fork``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from autologagent import _errors
+from autologagent._store import Batch, Store
+
+FLUSH_INTERVAL_S = 1.0
+# A failing batch is kept and retried at the next flush this many times, so that
+# a store locked for a while loses nothing; then it is dropped with a warning.
+MAX_ATTEMPTS = 5
+
+# Hot path: metrics go straight into their own deque.
+metrics: deque[tuple[str, str, float, int, float]] = deque()
+# Everything else, in order: (kind, record); kind is one of the Batch fields.
+records: deque[tuple[str, Any]] = deque()
+
+_lock = threading.Lock()  # one flush at a time
+_wake = threading.Event()
+_thread: threading.Thread | None = None
+_store: Store | None = None
+_store_uri: str | None = None
+_pending: Batch | None = None
+_attempts = 0
+_abandoned_connections: list[Store] = []
+
+
+def configure(uri: str) -> None:
+    """Set the tracking URI; the store itself opens at the first flush, off the hot path."""
+    global _store_uri
+    _store_uri = uri
+
+
+def enqueue(kind: str, record: Any) -> None:
+    records.append((kind, record))
+    if _thread is None:
+        _start_thread()
+
+
+def ensure_started() -> None:
+    """Start the writer thread if it is not running (after the first record or a fork)."""
+    if _thread is None:
+        _start_thread()
+
+
+def _start_thread() -> None:
+    global _thread
+    with _lock:
+        if _thread is not None:
+            return
+        thread = threading.Thread(target=_run, name="autologagent-writer", daemon=True)
+        _thread = thread
+    thread.start()
+
+
+def _run() -> None:
+    while True:
+        _wake.wait(FLUSH_INTERVAL_S)
+        _wake.clear()
+        try:
+            flush()
+        except Exception as exc:  # never let the thread die silently
+            _errors.warn(f"the writer thread hit {type(exc).__name__}: {exc}")
+
+
+def store() -> Store:
+    """The open store, opened on first use."""
+    global _store
+    if _store is None:
+        from autologagent._store import open_store
+
+        if _store_uri is None:
+            raise RuntimeError("the writer has no tracking URI configured")
+        _store = open_store(_store_uri)
+    return _store
+
+
+def _drain() -> Batch:
+    batch = Batch()
+    popleft = records.popleft
+    while True:
+        try:
+            kind, record = popleft()
+        except IndexError:
+            break
+        getattr(batch, kind).append(record)
+    take = metrics.popleft
+    out = batch.metrics
+    for _ in range(len(metrics)):
+        out.append(take())
+    return batch
+
+
+def _merge(older: Batch, newer: Batch) -> Batch:
+    for name in ("run_starts", "params", "tags", "metrics", "run_ends"):
+        getattr(older, name).extend(getattr(newer, name))
+    return older
+
+
+def flush() -> bool:
+    """Commit everything queued so far; return False if it could not be written."""
+    global _pending, _attempts
+    with _lock:
+        batch = _drain()
+        if _pending is not None:
+            batch = _merge(_pending, batch)
+            _pending = None
+        if not len(batch):
+            return True
+        try:
+            store().write(batch)
+        except Exception as exc:
+            _attempts += 1
+            if _attempts < MAX_ATTEMPTS:
+                _pending = batch
+                _errors.warn(
+                    f"could not write to the store at {_store_uri} "
+                    f"({type(exc).__name__}: {exc}); will retry",
+                    key="store-write",
+                )
+            else:
+                _errors.warn(
+                    f"could not write to the store at {_store_uri} "
+                    f"({type(exc).__name__}: {exc}); {len(batch)} records dropped",
+                    key="store-write-dropped",
+                )
+                _attempts = 0
+            return False
+        _attempts = 0
+        return True
+
+
+def flush_now_or_soon() -> None:
+    """Ask the writer thread to flush without waiting for its interval."""
+    _wake.set()
+
+
+def store_exists() -> bool:
+    """Whether the store is open here or its database file exists (no import, no open)."""
+    if _store is not None:
+        return True
+    if _store_uri is None:
+        return False
+    import os
+
+    from autologagent._store import store_paths
+
+    return os.path.exists(store_paths(_store_uri)[0])
+
+
+def reset_after_fork() -> None:
+    """In a forked child: forget the parent's queue, thread, lock and connection."""
+    global _lock, _wake, _thread, _store, _pending, _attempts
+    metrics.clear()
+    records.clear()
+    _lock = threading.Lock()
+    _wake = threading.Event()
+    _thread = None
+    if _store is not None:
+        # Never close the parent's connection from the child; just stop using it.
+        _abandoned_connections.append(_store)
+    _store = None
+    _pending = None
+    _attempts = 0
+
+
+def wait_idle(timeout: float = 30.0) -> None:
+    """Block until the queues are empty and committed (for tests and benchmarks)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flush()
+        if not metrics and not records and _pending is None:
+            return

@@ -1,0 +1,13 @@
+"""The framework integrations, one module each.
+
+Each module ``autologagent.integrations.<name>`` has ``SUPPORTED`` (its version
+range, as data), ``patch_module(module)`` (called for its framework's package
+and every module under it, right after the module executed), ``unpatch()`` and
+``autolog(**options)``. They never import each other; what they share lives in
+the core. This package is imported at start-up, so it holds data only.
+"""
+
+# integration name -> the top-level package it watches
+PACKAGES: dict[str, str] = {
+    "sklearn": "sklearn",
+}

@@ -1,0 +1,1 @@
+"""The folder that ``python -m autologagent sitecustomize`` prints for PYTHONPATH."""
