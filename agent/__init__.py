@@ -8,7 +8,9 @@ of an ``AUTOLOG=1`` environment) costs almost nothing.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
@@ -50,7 +52,9 @@ def __getattr__(name: str) -> Any:
 
         value = getattr(_fluent, name)
     elif name == "ActiveRun":
-        from autologagent._runs import ActiveRun as value
+        from autologagent import _runs
+
+        value = _runs.ActiveRun
     else:
         raise AttributeError(f"module 'autologagent' has no attribute {name!r}")
     globals()[name] = value

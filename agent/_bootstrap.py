@@ -2,9 +2,13 @@
 
 ``bootstrap()`` loads the configuration, decides the process's role (root or
 worker), arms exit and fork handling, and watches each enabled framework's
-package so that its integration patches modules as they are imported. It
-imports no framework and nothing heavy: wrapt, sqlite3 and the integration
-modules load when a watched framework is imported or a run first writes.
+package so that its integration patches modules as they are imported.
+
+It runs in every process of an ``AUTOLOG=1`` environment, so it imports only
+``os``, ``sys``, ``atexit`` and the agent's start-up modules: no framework, no
+``typing``, ``threading``, wrapt or sqlite3. The run machinery (``_runs``,
+``_writer``) loads when a run first needs it; exit and fork handling look it up
+in ``sys.modules`` and do nothing when it never loaded.
 """
 
 from __future__ import annotations
@@ -12,15 +16,21 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from types import ModuleType
-from typing import Any
 
-from autologagent import _config, _errors, _runs, _session, _writer
+from autologagent import _config, _session
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
 
 core_ready = False
 active = False
 _config_now: _config.Config | None = None
 _watching: dict[str, Any] = {}
+
+_RUNS_MODULE = "autologagent._runs"
+_WRITER_MODULE = "autologagent._writer"
 
 
 def config() -> _config.Config:
@@ -30,64 +40,61 @@ def config() -> _config.Config:
     return _config_now
 
 
-def _process_run_name() -> str:
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and getattr(spec, "name", None):
-        return str(spec.name)
-    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
-    return os.path.basename(path) or "python"
-
-
 def prepare_core(loaded: _config.Config | None = None) -> None:
-    """Set up runs, the writer and exit handling; needed by the manual API too."""
+    """Decide the role, fix the store's path, arm exit and fork handling (once)."""
     global core_ready, _config_now
     if core_ready:
         return
     if loaded is not None:
         _config_now = loaded
     _session.start()
-    _configure_runs_and_writer(config())
+    _export_absolute_store(config())
     atexit.register(at_exit)
     os.register_at_fork(after_in_child=_after_fork_in_child)
     core_ready = True
 
 
-def _configure_runs_and_writer(settings: _config.Config) -> None:
-    uri = settings.get("tracking_uri")
-    if not _session.is_worker():
-        from autologagent._store import absolute_uri
-
-        # Children may run in another folder: hand them the store by absolute path.
-        uri = absolute_uri(uri)
-        os.environ["AUTOLOG_TRACKING_URI"] = uri
-        settings.values["tracking_uri"] = uri
-    _writer.configure(uri)
-    _runs.configure(settings.get("experiment"), _process_run_name())
-
-
-def _reload(loaded: _config.Config) -> None:
-    settings = config()
-    settings.values = loaded.values
-    _configure_runs_and_writer(settings)
-    for name in _config.KNOWN_INTEGRATIONS:
-        if settings.integration_enabled(name):
-            _watch(name)
-        else:
-            _unwatch(name)
+def _export_absolute_store(settings: _config.Config) -> None:
+    """Children may run in another folder: hand them the store by absolute path."""
+    if _session.is_worker():
+        return
+    uri = _config.absolute_uri(settings.get("tracking_uri"))
+    os.environ["AUTOLOG_TRACKING_URI"] = uri
+    settings.values["tracking_uri"] = uri
 
 
 def at_exit() -> None:
+    """End what is still running and flush (idempotent); a no-op if no run machinery loaded."""
     try:
-        _runs.at_exit()
+        runs = sys.modules.get(_RUNS_MODULE)
+        if runs is None:
+            if not _root_run_may_exist():
+                return
+            from autologagent import _runs as runs
+        runs.at_exit()
     except Exception as exc:
+        from autologagent import _errors
+
         _errors.warn(f"could not close the runs at exit ({type(exc).__name__}: {exc})")
+
+
+def _root_run_may_exist() -> bool:
+    """Root only: workers may have made the root run as their parent (checked cheaply)."""
+    if _session.is_worker():
+        return False
+    if "multiprocessing" not in sys.modules and "subprocess" not in sys.modules:
+        return False
+    return os.path.exists(_config.store_paths(config().get("tracking_uri"))[0])
 
 
 def _after_fork_in_child() -> None:
     _session.became_forked_child()
-    _runs.reset_after_fork()
-    _writer.reset_after_fork()
+    runs = sys.modules.get(_RUNS_MODULE)
+    if runs is not None:
+        runs.reset_after_fork()
+    writer = sys.modules.get(_WRITER_MODULE)
+    if writer is not None:
+        writer.reset_after_fork()
 
 
 def bootstrap(loaded: _config.Config | None = None) -> None:
@@ -100,13 +107,22 @@ def bootstrap(loaded: _config.Config | None = None) -> None:
     global active
     if active:
         if loaded is not None:
-            _reload(loaded)
+            settings = config()
+            settings.values = loaded.values
+            _export_absolute_store(settings)
+            _sync_integrations(settings)
         return
     prepare_core(loaded)
     active = True
+    _sync_integrations(config())
+
+
+def _sync_integrations(settings: _config.Config) -> None:
     for name in _config.KNOWN_INTEGRATIONS:
-        if config().integration_enabled(name):
+        if settings.integration_enabled(name):
             _watch(name)
+        else:
+            _unwatch(name)
 
 
 def _watch(name: str) -> None:
@@ -117,10 +133,11 @@ def _watch(name: str) -> None:
 
     def on_import(module: ModuleType, _name: str = name) -> None:
         try:
-            integration = _integration(_name)
             if config().integration_enabled(_name):
-                integration.patch_module(module)
+                _integration(_name).patch_module(module)
         except Exception as exc:
+            from autologagent import _errors
+
             _errors.report(exc, f"patching {module.__name__} for {_name}")
 
     _watching[name] = on_import
@@ -146,13 +163,6 @@ def _unwatch(name: str) -> None:
         module.unpatch()
 
 
-def _export_overrides() -> None:
-    """Let child processes start with what code configured here."""
-    settings = config()
-    os.environ[_config.SERIALISED_OVERRIDES_VAR] = settings.to_json()
-    os.environ["AUTOLOG"] = "1"
-
-
 def autolog(**options: Any) -> None:
     """Turn autologging on for every integration, with options (``disable=True`` turns off)."""
     checked = _config.validate_code_options(options, "autolog")
@@ -170,12 +180,10 @@ def autolog_integration(name: str, **options: Any) -> None:
 
 
 def _apply(settings: _config.Config) -> None:
+    """Apply code options here, and export them for child processes."""
     if settings.get("silent"):
         os.environ["AUTOLOG_SILENT"] = "true"
-    _export_overrides()
+    os.environ[_config.SERIALISED_OVERRIDES_VAR] = settings.to_json()
+    os.environ["AUTOLOG"] = "1"
     bootstrap()
-    for name in _config.KNOWN_INTEGRATIONS:
-        if settings.integration_enabled(name):
-            _watch(name)
-        else:
-            _unwatch(name)
+    _sync_integrations(settings)

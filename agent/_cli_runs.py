@@ -53,7 +53,9 @@ def runs_command(args: list[str]) -> int:
 
     raw_uri = options.uri or os.environ.get("AUTOLOG_TRACKING_URI") or _config.DEFAULT_TRACKING_URI
     try:
-        uri = _config.parse_tracking_uri(raw_uri, "--uri" if options.uri else "AUTOLOG_TRACKING_URI")
+        uri = _config.parse_tracking_uri(
+            raw_uri, "--uri" if options.uri else "AUTOLOG_TRACKING_URI"
+        )
     except _config.ConfigError as exc:
         sys.stderr.write(f"autologagent: error: {exc}\n")
         return USAGE
@@ -133,9 +135,8 @@ def _duration(run: RunRecord) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
-    )
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _print_list(runs: list[RunRecord], as_json: bool) -> None:

@@ -14,8 +14,11 @@ environment: it imports nothing beyond ``os``, and ``json`` only when needed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # start-up cost: no typing at run time
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 # The integrations shipped with the agent, by name. Kept here as data so that
 # validating AUTOLOG_DISABLE costs no import.
@@ -212,7 +215,9 @@ def validate_code_options(options: Mapping[str, Any], where: str) -> dict[str, A
             continue
         if key not in CODE_OPTIONS:
             accepted = ", ".join(("disable",) + CODE_OPTIONS)
-            raise ConfigError(f"{where}() got an unknown option {key!r}: expected one of {accepted}")
+            raise ConfigError(
+                f"{where}() got an unknown option {key!r}: expected one of {accepted}"
+            )
         checked[key] = OPTIONS_BY_NAME[key].parse(raw, f"{where}({key})")
     return checked
 
@@ -242,7 +247,8 @@ def load_from_environment(environ: Mapping[str, str] | None = None) -> Config:
             }
         except (ValueError, AttributeError, TypeError) as exc:
             raise ConfigError(
-                f"{SERIALISED_OVERRIDES_VAR} is not valid: expected the JSON the agent writes ({exc})"
+                f"{SERIALISED_OVERRIDES_VAR} is not valid: "
+                f"expected the JSON the agent writes ({exc})"
             ) from None
     return config
 
@@ -254,3 +260,26 @@ def agent_requested(environ: Mapping[str, str] | None = None) -> bool:
     if raw == "":
         return False
     return parse_bool(raw, "AUTOLOG")
+
+
+def store_paths(uri: str) -> tuple[str, str]:
+    """Return ``(database file, artifact root)`` for a local tracking URI.
+
+    A folder holds ``runs.db`` and ``artifacts/``; ``sqlite:///x.db`` (relative) or
+    ``sqlite:////abs/x.db`` names the database, with ``artifacts/`` beside it.
+    """
+    if uri.startswith("sqlite:///"):
+        database = os.path.abspath(uri[len("sqlite:///") :])
+        return database, os.path.join(os.path.dirname(database), "artifacts")
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    folder = os.path.abspath(uri)
+    return os.path.join(folder, "runs.db"), os.path.join(folder, "artifacts")
+
+
+def absolute_uri(uri: str) -> str:
+    """The same URI with a relative path made absolute, for child processes."""
+    database, _ = store_paths(uri)
+    if uri.startswith("sqlite:///"):
+        return "sqlite:///" + database
+    return os.path.dirname(database)

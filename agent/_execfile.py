@@ -81,7 +81,9 @@ def prepare_module(name: str, args: list[str]) -> tuple[CodeType, types.ModuleTy
         try:
             spec = importlib.util.find_spec(package_main)
         except ImportError as exc:
-            raise NoSource(f"{exc}; {name!r} is a package and cannot be directly executed") from None
+            raise NoSource(
+                f"{exc}; {name!r} is a package and cannot be directly executed"
+            ) from None
         if spec is None:
             raise NoSource(
                 f"no module named {package_main}; {name!r} is a package and cannot be "

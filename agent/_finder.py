@@ -13,16 +13,19 @@ The finder costs one dictionary lookup per import that is not of interest.
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Callable
-from importlib.abc import MetaPathFinder
-from importlib.machinery import ModuleSpec
-from types import ModuleType
+from _thread import RLock
+from _thread import _local as thread_local
 
-ModuleHook = Callable[[ModuleType], None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # start-up cost: no typing, importlib.abc or threading at run time
+    from collections.abc import Callable
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
+    ModuleHook = Callable[[ModuleType], None]
 
 _hooks: dict[str, list[ModuleHook]] = {}
-_lock = threading.RLock()
+_lock = RLock()
 _finder: PackageHookFinder | None = None
 
 
@@ -49,11 +52,11 @@ class _HookedLoader:
         run_hooks(module)
 
 
-class PackageHookFinder(MetaPathFinder):
-    """Wraps the loader of every module under a watched top-level package."""
+class PackageHookFinder:
+    """A ``sys.meta_path`` finder that wraps the loader of every module under a watched package."""
 
     def __init__(self) -> None:
-        self._busy = threading.local()
+        self._busy = thread_local()
 
     def find_spec(
         self, fullname: str, path: object = None, target: object = None

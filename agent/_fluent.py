@@ -140,7 +140,9 @@ def _safe_artifact_path(artifact_path: str | None) -> str:
     return os.path.join(*parts) if parts else ""
 
 
-def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+def log_artifact(
+    local_path: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
     """Copy a file (or a folder's files) into the run's artifacts, under ``artifact_path``."""
     if not os.path.exists(local_path):
         raise FileNotFoundError(f"log_artifact: no file or folder at {local_path!r}")
@@ -161,7 +163,7 @@ def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str 
 
 
 def _store_paths() -> tuple[str, str]:
-    from autologagent._store import store_paths
+    from autologagent._config import store_paths
 
     return store_paths(_bootstrap.config().get("tracking_uri"))
 

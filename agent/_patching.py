@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 import wrapt
-
 from autologagent import _errors
 
 

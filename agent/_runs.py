@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from autologagent import _session, _writer
+from autologagent import _bootstrap, _session, _writer
 
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 RUN_STATUSES = (FINISHED, FAILED, KILLED, RUNNING)
@@ -89,8 +89,6 @@ class _State:
         self.stack: list[ActiveRun] = []  # user runs, shared by all threads
         self.process_run: ActiveRun | None = None
         self.last: ActiveRun | None = None
-        self.experiment = "Default"
-        self.process_run_name = "python"
         self.exit_exception: BaseException | None = None
         self.signal_handler_installed = False
 
@@ -100,9 +98,18 @@ _root_used = False  # whether this root process has made the root run its proces
 _thread = threading.local()  # .run: this thread's training run
 
 
-def configure(experiment: str, process_run_name: str) -> None:
-    _state.experiment = experiment
-    _state.process_run_name = process_run_name
+def _experiment() -> str:
+    return str(_bootstrap.config().get("experiment"))
+
+
+def _process_run_name() -> str:
+    """The script's file name, or the module's name under ``-m``."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None):
+        return str(spec.name)
+    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
+    return os.path.basename(path) or "python"
 
 
 # --- which run ----------------------------------------------------------------
@@ -140,11 +147,11 @@ def _start_implicit_run() -> ActiveRun:
         if _session.is_worker():
             parent_id, _in_call = _session.read_context()
             run_id = parent_id or _ensure_root_run()
-            info = RunInfo(run_id, "", _state.experiment, None, time.time())
+            info = RunInfo(run_id, "", _experiment(), None, time.time())
             run = ActiveRun(info, "worker-parent")
             _writer.ensure_started()
         else:
-            run = _new_run(_state.process_run_name, "process", parent_run_id=None)
+            run = _new_run(_process_run_name(), "process", parent_run_id=None)
         _state.process_run = run
         _publish()
         return run
@@ -155,7 +162,7 @@ def _ensure_root_run() -> str:
     run_id = _session.root_run_id
     _writer.enqueue(
         "run_starts",
-        (run_id, _state.experiment, _state.process_run_name, time.time(), None, RUNNING),
+        (run_id, _experiment(), _process_run_name(), time.time(), None, RUNNING),
     )
     return run_id
 
@@ -177,9 +184,9 @@ def _new_run(
             _root_used = True
         else:
             run_id = _session.new_run_id()
-    info = RunInfo(run_id, name, _state.experiment, parent_run_id, now)
+    info = RunInfo(run_id, name, _experiment(), parent_run_id, now)
     run = ActiveRun(info, kind)
-    _writer.enqueue("run_starts", (run_id, _state.experiment, name, now, parent_run_id, RUNNING))
+    _writer.enqueue("run_starts", (run_id, _experiment(), name, now, parent_run_id, RUNNING))
     for key, value in (tags or {}).items():
         _writer.enqueue("tags", (run_id, key, value))
     _state.last = run
@@ -193,9 +200,7 @@ def _publish() -> None:
         return
     try:
         run = active_run()
-        _session.write_context(
-            run.info.run_id if run is not None else None, _in_training_call()
-        )
+        _session.write_context(run.info.run_id if run is not None else None, _in_training_call())
     except OSError:
         pass
 
@@ -236,7 +241,7 @@ def start_run(
             all_tags["mlflow.note.content"] = str(description)
         name = run_name or f"run-{os.urandom(3).hex()}"
         if run_id is not None:
-            info = RunInfo(run_id, name, _state.experiment, parent_run_id, time.time())
+            info = RunInfo(run_id, name, _experiment(), parent_run_id, time.time())
             run = ActiveRun(info, "user")
             _writer.enqueue("run_ends", (run_id, RUNNING, time.time(), False))
             _state.last = run
@@ -271,9 +276,7 @@ def end_run_object(run: ActiveRun, status: str, exc: BaseException | None = None
             _thread.run = None
         if exc is not None and status != FINISHED:
             _writer.enqueue("tags", (run.info.run_id, "autolog.exception_class", _qualname(exc)))
-            _writer.enqueue(
-                "tags", (run.info.run_id, "autolog.exception_message", str(exc)[:5000])
-            )
+            _writer.enqueue("tags", (run.info.run_id, "autolog.exception_message", str(exc)[:5000]))
         _writer.enqueue("run_ends", (run.info.run_id, status, now, False))
         _state.last = run
         _publish()
@@ -351,17 +354,11 @@ def at_exit() -> None:
         end_run_object(training, status, exc)
     if _state.process_run is not None and _state.process_run.kind == "process":
         end_run_object(_state.process_run, status, exc)
-    elif not _session.is_worker() and not _root_used and _may_have_had_workers():
+    elif not _session.is_worker() and not _root_used and _bootstrap._root_run_may_exist():
         # Workers may have created the root run as their parent: close it.
         _writer.enqueue("run_ends", (_session.root_run_id, status, time.time(), True))
     _writer.flush()
     _session.remove_context()
-
-
-def _may_have_had_workers() -> bool:
-    modules = sys.modules
-    started_children = "multiprocessing" in modules or "subprocess" in modules
-    return started_children and _writer.store_exists()
 
 
 def on_terminate(signum: int) -> None:

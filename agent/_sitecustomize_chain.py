@@ -21,11 +21,7 @@ def activate_and_chain(our_file: str) -> None:
 
 
 def _run_shadowed_sitecustomize(our_folder: str) -> None:
-    others = [
-        entry
-        for entry in sys.path
-        if os.path.abspath(entry or os.getcwd()) != our_folder
-    ]
+    others = [entry for entry in sys.path if os.path.abspath(entry or os.getcwd()) != our_folder]
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", others)
     if spec is None or spec.loader is None:
         return

@@ -8,7 +8,6 @@ picks the backend from the tracking URI.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -86,30 +85,8 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def store_paths(uri: str) -> tuple[str, str]:
-    """Return ``(database file, artifact root)`` for a local tracking URI.
-
-    A folder holds ``runs.db`` and ``artifacts/``; ``sqlite:///x.db`` (relative) or
-    ``sqlite:////abs/x.db`` names the database, with ``artifacts/`` beside it.
-    """
-    if uri.startswith("sqlite:///"):
-        database = os.path.abspath(uri[len("sqlite:///") :])
-        return database, os.path.join(os.path.dirname(database), "artifacts")
-    if uri.startswith("file://"):
-        uri = uri[len("file://") :]
-    folder = os.path.abspath(uri)
-    return os.path.join(folder, "runs.db"), os.path.join(folder, "artifacts")
-
-
-def absolute_uri(uri: str) -> str:
-    """The same URI with a relative path made absolute, for child processes."""
-    database, _ = store_paths(uri)
-    if uri.startswith("sqlite:///"):
-        return "sqlite:///" + database
-    return os.path.dirname(database)
-
-
 def open_store(uri: str, create: bool = True) -> Store:
+    from autologagent._config import store_paths
     from autologagent._sqlite_store import SqliteStore
 
     database, artifacts = store_paths(uri)

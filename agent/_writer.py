@@ -34,16 +34,9 @@ _lock = threading.Lock()  # one flush at a time
 _wake = threading.Event()
 _thread: threading.Thread | None = None
 _store: Store | None = None
-_store_uri: str | None = None
 _pending: Batch | None = None
 _attempts = 0
 _abandoned_connections: list[Store] = []
-
-
-def configure(uri: str) -> None:
-    """Set the tracking URI; the store itself opens at the first flush, off the hot path."""
-    global _store_uri
-    _store_uri = uri
 
 
 def enqueue(kind: str, record: Any) -> None:
@@ -78,15 +71,19 @@ def _run() -> None:
             _errors.warn(f"the writer thread hit {type(exc).__name__}: {exc}")
 
 
+def _store_uri() -> str:
+    from autologagent import _bootstrap
+
+    return str(_bootstrap.config().get("tracking_uri"))
+
+
 def store() -> Store:
-    """The open store, opened on first use."""
+    """The open store, opened on first use (by the writer thread, off the hot path)."""
     global _store
     if _store is None:
         from autologagent._store import open_store
 
-        if _store_uri is None:
-            raise RuntimeError("the writer has no tracking URI configured")
-        _store = open_store(_store_uri)
+        _store = open_store(_store_uri())
     return _store
 
 
@@ -129,13 +126,13 @@ def flush() -> bool:
             if _attempts < MAX_ATTEMPTS:
                 _pending = batch
                 _errors.warn(
-                    f"could not write to the store at {_store_uri} "
+                    f"could not write to the store at {_store_uri()} "
                     f"({type(exc).__name__}: {exc}); will retry",
                     key="store-write",
                 )
             else:
                 _errors.warn(
-                    f"could not write to the store at {_store_uri} "
+                    f"could not write to the store at {_store_uri()} "
                     f"({type(exc).__name__}: {exc}); {len(batch)} records dropped",
                     key="store-write-dropped",
                 )
@@ -148,19 +145,6 @@ def flush() -> bool:
 def flush_now_or_soon() -> None:
     """Ask the writer thread to flush without waiting for its interval."""
     _wake.set()
-
-
-def store_exists() -> bool:
-    """Whether the store is open here or its database file exists (no import, no open)."""
-    if _store is not None:
-        return True
-    if _store_uri is None:
-        return False
-    import os
-
-    from autologagent._store import store_paths
-
-    return os.path.exists(store_paths(_store_uri)[0])
 
 
 def reset_after_fork() -> None:

@@ -70,7 +70,9 @@ def count_rows(store: Path) -> int | None:
         except sqlite3.Error:
             continue
         try:
-            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            tables = [
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
             for table in tables:
                 columns = {r[1] for r in con.execute(f'PRAGMA table_info("{table}")')}
                 if {"value", "step"} <= columns:

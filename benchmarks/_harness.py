@@ -22,7 +22,6 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -119,6 +118,7 @@ class CaseResult:
     case: Case
     variants: dict[str, VariantResult] = field(default_factory=dict)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     def ok(self, role: str) -> bool:
@@ -300,12 +300,16 @@ class _Runner:
         self.case_dir = Path(tempfile.mkdtemp(prefix=f"{case.name}-", dir=ctx.tmp_root))
         self.counter = 0
 
-    def once(self, variant: Variant, argv: Sequence[str], result: VariantResult | None) -> str | None:
+    def once(
+        self, variant: Variant, argv: Sequence[str], result: VariantResult | None
+    ) -> str | None:
         """Run the variant once in a fresh folder; record samples unless warming up."""
         self.counter += 1
         run_dir = self.case_dir / f"{self.counter:04d}-{variant.role}"
         run_dir.mkdir()
-        env_extra = dict(zip(variant.env, _substitute(list(variant.env.values()), run_dir), strict=True))
+        env_extra = dict(
+            zip(variant.env, _substitute(list(variant.env.values()), run_dir), strict=True)
+        )
         run = run_process(
             _substitute(argv, run_dir), clean_env(env_extra), run_dir, self.case.timeout_s
         )
@@ -368,7 +372,9 @@ def evaluate(outcome: CaseResult, ctx: Context) -> list[Row]:
         return case.evaluate(outcome, ctx)
     except CaseError as exc:
         outcome.error = outcome.error or str(exc)
-        return [Row(case.name, "—", f"error: {_shorten(str(exc), 90)}", "—", "—", case.target, "error")]
+        return [
+            Row(case.name, "—", f"error: {_shorten(str(exc), 90)}", "—", "—", case.target, "error")
+        ]
     except Exception as exc:  # a bug in a case's evaluate must not sink the others
         outcome.error = f"evaluate failed: {type(exc).__name__}: {exc}"
         return [Row(case.name, "—", "error: evaluate failed", "—", "—", case.target, "error")]
@@ -382,8 +388,7 @@ def _shorten(text: str, width: int) -> str:
 
 
 ACTIVATION_PROBE = (
-    "import sys; "
-    "sys.exit(0 if any(m.split('.')[0] == 'autologagent' for m in sys.modules) else 3)"
+    "import sys; sys.exit(0 if any(m.split('.')[0] == 'autologagent' for m in sys.modules) else 3)"
 )
 
 
@@ -586,7 +591,9 @@ def machine_description(ctx: Context) -> list[tuple[str, str]]:
         usable = cores
     mem_kb = _read_proc("/proc/meminfo", "MemTotal")
     memory = (
-        f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB" if mem_kb and mem_kb.split() else "unknown"
+        f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB"
+        if mem_kb and mem_kb.split()
+        else "unknown"
     )
     try:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -603,7 +610,9 @@ def machine_description(ctx: Context) -> list[tuple[str, str]]:
         ("Agent interpreter (`--python`)", _describe_interpreter(ctx.python)),
     ]
     if ctx.mlflow_python:
-        items.append(("MLflow interpreter (`--mlflow-python`)", _describe_interpreter(ctx.mlflow_python)))
+        items.append(
+            ("MLflow interpreter (`--mlflow-python`)", _describe_interpreter(ctx.mlflow_python))
+        )
     else:
         items.append(("MLflow interpreter (`--mlflow-python`)", ctx.mlflow_note))
     if commit:
@@ -619,9 +628,7 @@ HEADERS = ("case", "baseline", "agent", "Δ / ratio", "MLflow", "target", "verdi
 
 def markdown_table(rows: Sequence[Row]) -> str:
     """A Markdown table padded to line up in a terminal as well."""
-    body = [
-        (r.case, r.baseline, r.agent, r.delta, r.mlflow, r.target, r.verdict) for r in rows
-    ]
+    body = [(r.case, r.baseline, r.agent, r.delta, r.mlflow, r.target, r.verdict) for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(HEADERS)]
 
     def line(cells: Sequence[str]) -> str:
@@ -656,4 +663,3 @@ def details(outcome: CaseResult) -> list[str]:
         lines.append(f"- error: {outcome.error}")
     lines.append("")
     return lines
-

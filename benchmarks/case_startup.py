@@ -57,8 +57,10 @@ def evaluate(outcome: CaseResult, ctx: Context) -> list[Row]:
     mlflow_time = mlflow_cell(
         outcome,
         ctx,
-        lambda r: f"{cell(r.summary('wall_s'), fmt_ms)} "
-        f"({fmt_signed_ms(r.summary('wall_s').median - b.median)}), import mlflow",
+        lambda r: (
+            f"{cell(r.summary('wall_s'), fmt_ms)} "
+            f"({fmt_signed_ms(r.summary('wall_s').median - b.median)}), import mlflow"
+        ),
     )
     rows = [
         Row(

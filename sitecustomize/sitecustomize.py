@@ -2,6 +2,7 @@
 
 Then runs the ``sitecustomize`` this file shadows, if any, as if it were alone.
 """
+
 import os
 
 os.environ.setdefault("AUTOLOG", "1")

@@ -1,0 +1,90 @@
+"""Shared helpers: every activation test starts real ``python`` processes.
+
+The interpreter is the one running pytest, from a virtual environment where the
+project was installed with ``pip install .`` (``.ci/run`` does it), so the doors
+(``python -m autologagent``, ``AUTOLOG=1`` through the ``.pth``, the
+sitecustomize folder) are exercised exactly as a user gets them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PYTHON = sys.executable
+REPO = Path(__file__).resolve().parent.parent
+WORKLOADS = REPO.parent / "shared" / "workloads"
+EXAMPLES = REPO / "examples"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any AUTOLOG* variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG")}
+    env.pop("PYTHONPATH", None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_python(
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    check: bool = False,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` in ``cwd``; the environment defaults to a clean one."""
+    result = subprocess.run(
+        [PYTHON, *args],
+        cwd=cwd,
+        env=clean_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"python {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def write_script(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    """Run ``python -m autologagent ARGS --json`` and return the parsed JSON."""
+    result = run_python(["-m", "autologagent", *args, "--json"], cwd=cwd, env=env, check=True)
+    return json.loads(result.stdout)
+
+
+def list_runs(cwd: Path, uri: str | None = None) -> list[dict[str, Any]]:
+    extra = ["--uri", uri] if uri else []
+    return cli(cwd, "runs", "list", *extra)
+
+
+def show_run(cwd: Path, run: str = "last", uri: str | None = None) -> dict[str, Any]:
+    extra = ["--uri", uri] if uri else []
+    return cli(cwd, "runs", "show", run, *extra)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty working folder; the default store lands in ``workdir/autologruns``."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
