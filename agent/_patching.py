@@ -1,5 +1,8 @@
 """Every patch goes through here: wrapt wrappers, one registry, one boundary.
 
+(wrapt itself loads with the first patch, from ``_wrappers``: manual logging
+and the run machinery, which read this module's boundary state, never need it.)
+
 - ``patch(owner, name, wrapper, integration)`` wraps ``owner.name`` with wrapt's
   ``FunctionWrapper`` (signature, ``__doc__``, ``__wrapped__`` intact), records it,
   and is a no-op when the attribute is already wrapped by the agent.
@@ -17,28 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import wrapt
 from autologagent import _errors
-
-
-class _PicklableBoundWrapper(wrapt.BoundFunctionWrapper):
-    """A bound method still pickles as ``getattr(instance, name)``."""
-
-    def __reduce_ex__(self, protocol: int) -> tuple[Any, ...]:
-        return (getattr, (self._self_instance, self.__wrapped__.__name__))
-
-
-class AgentFunctionWrapper(wrapt.FunctionWrapper):
-    """wrapt's FunctionWrapper that pickles by reference, as the function it wraps.
-
-    A plain function pickles as "module.qualname"; returning the qualified name
-    makes pickle look the wrapper up under the same name and find itself there.
-    """
-
-    __bound_function_wrapper__ = _PicklableBoundWrapper
-
-    def __reduce_ex__(self, protocol: int) -> str:
-        return str(self.__wrapped__.__qualname__)
 
 
 class _Patch:
@@ -49,7 +31,7 @@ class _Patch:
         owner: Any,
         name: str,
         original: Any,
-        wrapper: AgentFunctionWrapper,
+        wrapper: Any,
         integration: str,
     ) -> None:
         self.owner = owner
@@ -82,6 +64,8 @@ def patch(
         if name not in namespace:
             return False
         original = namespace[name]
+        from autologagent._wrappers import AgentFunctionWrapper
+
         if isinstance(original, AgentFunctionWrapper):
             return False
         if not (inspect.isfunction(original) or inspect.isbuiltin(original)):

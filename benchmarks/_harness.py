@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
+import shlex
 import statistics
 import subprocess
 import tempfile
@@ -179,13 +181,21 @@ class Case:
 # --------------------------------------------------------------------------- processes
 
 
+#: Variables removed from every child's environment (see :func:`clean_env`).
+DROPPED_ENV = frozenset({"PYTHONDONTWRITEBYTECODE"})
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The harness's environment without any ``AUTOLOG*`` variable, plus ``extra``.
 
     The baseline must not activate the agent by inheritance, and the agent must get
-    exactly the settings the case gives it.
+    exactly the settings the case gives it. ``PYTHONDONTWRITEBYTECODE`` goes too: a
+    user's Python caches bytecode, and without the cache every run would recompile
+    an editable install's sources and charge that to the agent.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG") and k not in DROPPED_ENV
+    }
     if extra:
         env.update(extra)
     return env
@@ -372,12 +382,28 @@ def evaluate(outcome: CaseResult, ctx: Context) -> list[Row]:
         return case.evaluate(outcome, ctx)
     except CaseError as exc:
         outcome.error = outcome.error or str(exc)
-        return [
-            Row(case.name, "—", f"error: {_shorten(str(exc), 90)}", "—", "—", case.target, "error")
-        ]
+        message = f"error: {_shorten(str(exc), 70)}"
     except Exception as exc:  # a bug in a case's evaluate must not sink the others
         outcome.error = f"evaluate failed: {type(exc).__name__}: {exc}"
-        return [Row(case.name, "—", "error: evaluate failed", "—", "—", case.target, "error")]
+        message = "error: evaluate failed"
+    return [
+        Row(
+            case.name,
+            _wall_cell(outcome, BASELINE),
+            message,
+            "—",
+            _wall_cell(outcome, MLFLOW) if MLFLOW in outcome.variants else ctx.mlflow_note or "—",
+            case.target,
+            "error",
+        )
+    ]
+
+
+def _wall_cell(outcome: CaseResult, role: str) -> str:
+    """A process case's wall time for a role that did run, for an error row."""
+    if outcome.case.measure != PROCESS or not outcome.ok(role):
+        return "—"
+    return cell(outcome.variants[role].summary("wall_s"), fmt_ms)
 
 
 def _shorten(text: str, width: int) -> str:
@@ -481,10 +507,18 @@ def fmt_mib(kb: float) -> str:
 
 
 def cell(summary: Summary, fmt: Callable[[float], str]) -> str:
-    """A table cell: the median, then the spread [min–max] over the runs."""
-    return f"{fmt(summary.median)} [{fmt(summary.min)}–{fmt(summary.max)}]".replace(
-        " ms–", "–"
-    ).replace(" MiB–", "–")
+    """A table cell: the median, then the spread [min–max] over the runs.
+
+    The spread drops the unit when it is the median's (``54.9 ms [31.4–67.3]``).
+    """
+    median, low, high = fmt(summary.median), fmt(summary.min), fmt(summary.max)
+    parts = [_NUMBER.match(text) for text in (median, low, high)]
+    if all(parts) and len({m.group(2) for m in parts if m}) == 1:
+        low, high = (m.group(1) for m in parts[1:] if m)
+    return f"{median} [{low}–{high}]"
+
+
+_NUMBER = re.compile(r"^([−+-]?[\d.,]+)(.*)$")
 
 
 def verdict(met: bool) -> str:
@@ -650,7 +684,7 @@ def details(outcome: CaseResult) -> list[str]:
         "",
     ]
     for result in outcome.variants.values():
-        lines.append(f"- **{result.role}**: `{' '.join(result.argv)}`")
+        lines.append(f"- **{result.role}**: `{shlex.join(result.argv)}`")
         if result.error:
             lines.append(f"  - error: {result.error}")
         for metric, values in sorted(result.samples.items()):

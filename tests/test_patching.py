@@ -1,0 +1,284 @@
+"""Safe patching and the import hook, checked in-process on small modules of our own.
+
+These are the agent's own mechanisms (no framework is faked): a package written
+to a temporary folder stands in for "a module the program imports".
+"""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from autologagent import _finder, _patching
+
+PACKAGE_SOURCE = {
+    "__init__.py": "VALUE = 1\n",
+    "core.py": '''
+        class Model:
+            """A model."""
+
+            def __init__(self, alpha=1.0):
+                self.alpha = alpha
+
+            def fit(self, data, weight=None):
+                """Fit the model."""
+                self.fitted_ = list(data)
+                if data == "boom":
+                    raise ValueError("bad data")
+                return self
+
+            def fit_twice(self, data):
+                self.fit(data)
+                return self.fit(data)
+
+
+        def train(data, *, rounds=3):
+            """Train something."""
+            return {"data": data, "rounds": rounds}
+    ''',
+}
+
+
+@pytest.fixture
+def package(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh importable package with a unique name, removed afterwards."""
+    name = f"toypkg_{request.node.name.replace('[', '_').replace(']', '_').replace('-', '_')}"
+    folder = tmp_path / name
+    folder.mkdir()
+    for file, source in PACKAGE_SOURCE.items():
+        (folder / file).write_text(textwrap.dedent(source))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield name
+    finally:
+        sys.path.remove(str(tmp_path))
+        for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[module]
+
+
+class RecordingHooks(_patching.TrainingHooks):
+    """Counts what the boundary calls."""
+
+    calls: list[str]
+
+    def __init__(self, calls: list[str], fail_in: str | None = None) -> None:
+        self.calls = calls
+        self.fail_in = fail_in
+
+    def _record(self, what: str) -> None:
+        self.calls.append(what)
+        if self.fail_in == what:
+            raise RuntimeError(f"agent bug in {what}")
+
+    def start(self) -> None:
+        self._record("start")
+
+    def succeeded(self, result: Any) -> None:
+        self._record("succeeded")
+
+    def failed(self, exc: BaseException) -> None:
+        self._record("failed")
+
+
+def _patch_fit(module: ModuleType, calls: list[str], fail_in: str | None = None) -> None:
+    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        return _patching.training_call(
+            f"test {module.__name__}",
+            lambda: RecordingHooks(calls, fail_in),
+            lambda: wrapped(*args, **kwargs),
+        )
+
+    assert _patching.patch(module.Model, "fit", wrapper, "test")
+    assert _patching.patch(module, "train", wrapper, "test")
+
+
+@pytest.fixture
+def core(package: str) -> Iterator[ModuleType]:
+    module = __import__(f"{package}.core", fromlist=["core"])
+    yield module
+    _patching.unpatch("test")
+
+
+def test_patched_call_returns_the_same_value(core: ModuleType) -> None:
+    """A patched method and function return exactly what the originals return."""
+    calls: list[str] = []
+    _patch_fit(core, calls)
+    model = core.Model()
+    assert model.fit([1, 2]) is model
+    assert core.train("d", rounds=5) == {"data": "d", "rounds": 5}
+    assert calls == ["start", "succeeded", "start", "succeeded"]
+
+
+def test_patched_call_raises_the_same_exception_object(core: ModuleType) -> None:
+    """The user's exception passes through untouched: same object, same traceback origin."""
+    calls: list[str] = []
+    _patch_fit(core, calls)
+    with pytest.raises(ValueError, match="bad data") as caught:
+        core.Model().fit("boom")
+    assert calls == ["start", "failed"]
+    frames = [frame.name for frame in caught.traceback]
+    assert frames[-1] == "fit"
+
+
+def test_only_the_outermost_call_logs(core: ModuleType) -> None:
+    """A patched call made inside another (a Pipeline's steps) does not log on its own."""
+    calls: list[str] = []
+    _patch_fit(core, calls)
+    _patching.patch(
+        core.Model,
+        "fit_twice",
+        lambda w, i, a, k: _patching.training_call(
+            "test", lambda: RecordingHooks(calls), lambda: w(*a, **k)
+        ),
+        "test",
+    )
+    core.Model().fit_twice([1])
+    assert calls == ["start", "succeeded"]
+
+
+def test_outermost_is_per_thread(core: ModuleType) -> None:
+    """Two threads training at once each get their own outermost call."""
+    calls: list[str] = []
+    _patch_fit(core, calls)
+    barrier = threading.Barrier(2)
+
+    def train() -> None:
+        barrier.wait()
+        core.Model().fit([1])
+
+    threads = [threading.Thread(target=train) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls.count("start") == 2 and calls.count("succeeded") == 2
+
+
+@pytest.mark.parametrize("fail_in", ["start", "succeeded"])
+def test_an_agent_error_is_one_warning_and_the_program_goes_on(
+    core: ModuleType,
+    fail_in: str,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug in the agent's logging is reported once on stderr; the user's call still works."""
+    monkeypatch.delenv("AUTOLOG_TESTING", raising=False)
+    monkeypatch.delenv("AUTOLOG_SILENT", raising=False)
+    calls: list[str] = []
+    _patch_fit(core, calls, fail_in=fail_in)
+    model = core.Model()
+    for _ in range(3):
+        assert model.fit([1]) is model
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "autologagent" in line]
+    assert len(warnings) == 1
+    assert f"agent bug in {fail_in}" in warnings[0]
+
+
+def test_an_agent_error_raises_in_test_mode(
+    core: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AUTOLOG_TESTING=1 turns the agent's swallowed errors into failures."""
+    monkeypatch.setenv("AUTOLOG_TESTING", "1")
+    _patch_fit(core, [], fail_in="start")
+    with pytest.raises(RuntimeError, match="agent bug in start"):
+        core.Model().fit([1])
+
+
+def test_patched_function_pickles_by_reference(core: ModuleType) -> None:
+    """A patched module-level function still pickles as a reference to itself."""
+    _patch_fit(core, [])
+    restored = pickle.loads(pickle.dumps(core.train))
+    assert restored is core.train
+
+
+def test_patched_class_and_instances_pickle(core: ModuleType) -> None:
+    """Instances of a patched class, and their bound methods, pickle and come back equal."""
+    _patch_fit(core, [])
+    model = core.Model(alpha=2.0).fit([3])
+    copy = pickle.loads(pickle.dumps(model))
+    assert type(copy) is core.Model and copy.alpha == 2.0 and copy.fitted_ == [3]
+    bound = pickle.loads(pickle.dumps(model.fit))
+    assert bound.__self__.alpha == 2.0
+    assert pickle.loads(pickle.dumps(core.Model)) is core.Model
+
+
+def test_patched_callables_keep_signature_doc_and_wrapped(core: ModuleType) -> None:
+    """Introspection sees the original: signature, docstring, __wrapped__, name."""
+    original_fit = core.Model.__dict__["fit"]
+    original_train = core.train
+    _patch_fit(core, [])
+    assert inspect.signature(core.Model.fit) == inspect.signature(original_fit)
+    assert inspect.signature(core.Model().fit) == inspect.signature(original_fit.__get__(object()))
+    assert inspect.signature(core.train) == inspect.signature(original_train)
+    assert core.train.__doc__ == "Train something."
+    assert core.Model.fit.__doc__ == "Fit the model."
+    assert core.train.__wrapped__ is original_train
+    assert core.train.__name__ == "train"
+
+
+def test_patching_twice_is_patching_once_and_unpatch_restores(core: ModuleType) -> None:
+    original_fit = core.Model.__dict__["fit"]
+    original_train = core.train
+    calls: list[str] = []
+    _patch_fit(core, calls)
+    assert not _patching.patch(core.Model, "fit", lambda *a: None, "test")
+    core.Model().fit([1])
+    assert calls == ["start", "succeeded"]
+    assert _patching.unpatch("test") == 2
+    assert core.Model.__dict__["fit"] is original_fit
+    assert core.train is original_train
+
+
+def test_inherited_methods_are_left_to_the_defining_class(core: ModuleType) -> None:
+    """Patching a subclass that inherits ``fit`` changes nothing; the base's patch covers it."""
+
+    class Sub(core.Model):
+        pass
+
+    assert not _patching.patch(Sub, "fit", lambda *a: None, "test")
+    assert "fit" not in vars(Sub)
+
+
+def test_finder_runs_the_hook_after_each_module_of_a_package(package: str) -> None:
+    """The hook sees the package and its submodules once they have executed."""
+    seen: list[tuple[str, bool]] = []
+
+    def hook(module: ModuleType) -> None:
+        seen.append((module.__name__, hasattr(module, "Model") or hasattr(module, "VALUE")))
+
+    _finder.watch_package(package, hook)
+    try:
+        __import__(f"{package}.core")
+    finally:
+        _finder.unwatch_package(package, hook)
+    assert seen == [(package, True), (f"{package}.core", True)]
+    module = sys.modules[f"{package}.core"]
+    assert type(module.__loader__).__name__ == "SourceFileLoader"
+    assert type(module.__spec__.loader).__name__ == "SourceFileLoader"
+
+
+def test_finder_patches_already_imported_modules_at_once(package: str) -> None:
+    """A framework imported before activation is handed to the hook immediately."""
+    __import__(f"{package}.core")
+    seen: list[str] = []
+    _finder.watch_package(package, lambda module: seen.append(module.__name__))
+    try:
+        assert seen == [package, f"{package}.core"]
+    finally:
+        _finder.unwatch_package(package, seen.append)
+
+
+def test_finder_is_installed_once() -> None:
+    _finder.install_finder()
+    _finder.install_finder()
+    finders = [f for f in sys.meta_path if type(f).__name__ == "PackageHookFinder"]
+    assert len(finders) == 1
