@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         _error(str(exc))
         return USAGE
+    except BrokenPipeError:  # `... | head`: the reader has gone, as for any Unix tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ERROR
 
 
 def _print_sitecustomize_folder() -> int:

@@ -19,7 +19,6 @@ from autologagent._runs import ActiveRun
 
 _now = time.time
 _metrics_append = _writer.metrics.append
-_thread = _runs._thread  # noqa: SLF001 - the hot path reads the thread's run directly
 
 MAX_PARAM_LENGTH = 6000  # as MLflow; longer values are cut and the run is tagged
 
@@ -42,35 +41,51 @@ def log_metric(
     step: int | None = None,
     timestamp: int | None = None,
     run_id: str | None = None,
-    **_ignored: Any,
+    synchronous: bool | None = None,
+    dataset: Any = None,
+    model_id: str | None = None,
 ) -> None:
-    """Record one point of the series ``key`` (step 0 when not given, as MLflow)."""
+    """Record one point of the series ``key`` (step 0 when not given, as MLflow).
+
+    This is the hot path of a training loop: a few checks, one tuple, one append.
+    ``synchronous=True`` also waits until the point is committed.
+    """
     if type(key) is not str or not key:
         _check_key(key, "log_metric")
+    if type(value) is not float:
+        value = _as_value(key, value)
+    if step is None:
+        step = 0
+    elif type(step) is not int:
+        step = _as_step(key, step)
+    if run_id is None:
+        run_id = _runs.fast_run_id or _current_run_id()
+    _metrics_append((run_id, key, value, step, _now() if timestamp is None else timestamp / 1000.0))
+    if synchronous:
+        _writer.wait_idle()
+
+
+def _as_value(key: str, value: object) -> float:
     try:
-        number = float(value)
+        return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise TypeError(
             f"log_metric({key!r}): value must be a number, got {type(value).__name__}"
         ) from None
-    if step is None:
-        step = 0
-    elif type(step) is not int:
-        try:
-            step = int(step)
-        except (TypeError, ValueError):
-            raise TypeError(f"log_metric({key!r}): step must be an integer, got {step!r}") from None
-    if run_id is None:
-        run = getattr(_thread, "run", None)
-        if run is not None:
-            run_id = run.info.run_id
-        else:
-            if not _bootstrap.core_ready:
-                _bootstrap.prepare_core()
-            run_id = _runs.current_run_id()
-    _metrics_append(
-        (run_id, key, number, step, _now() if timestamp is None else timestamp / 1000.0)
-    )
+
+
+def _as_step(key: str, step: object) -> int:
+    try:
+        return int(step)  # type: ignore[call-overload,no-any-return]
+    except (TypeError, ValueError):
+        raise TypeError(f"log_metric({key!r}): step must be an integer, got {step!r}") from None
+
+
+def _current_run_id() -> str:
+    """log_metric's slow path: a training run of this thread, or no run yet."""
+    if not _bootstrap.core_ready:
+        _bootstrap.prepare_core()
+    return _runs.current_run_id()
 
 
 def log_metrics(
@@ -78,11 +93,14 @@ def log_metrics(
     step: int | None = None,
     timestamp: int | None = None,
     run_id: str | None = None,
+    synchronous: bool | None = None,
     **_ignored: Any,
 ) -> None:
     """Record one point of each series in ``metrics``, all at the same step."""
     for key, value in metrics.items():
         log_metric(key, value, step=step, timestamp=timestamp, run_id=run_id)
+    if synchronous:
+        _writer.wait_idle()
 
 
 def _param_value(run_id: str, key: str, value: Any) -> str:

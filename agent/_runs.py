@@ -94,6 +94,14 @@ class _State:
 
 
 _state = _State()
+# The run id records of any thread go to when the thread has no training run of
+# its own: the user's innermost run, else the process run. Kept up to date on
+# every change so that log_metric reads one global instead of walking the state.
+shared_run_id: str | None = None
+# shared_run_id while no thread has a training run (then every thread's records
+# go there), else None: the one global that log_metric's fast path reads.
+fast_run_id: str | None = None
+_training_runs = 0
 _root_used = False  # whether this root process has made the root run its process run
 _thread = threading.local()  # .run: this thread's training run
 
@@ -195,7 +203,11 @@ def _new_run(
 
 
 def _publish() -> None:
-    """Root: tell workers which run they nest under now."""
+    """Refresh ``shared_run_id``; root: tell workers which run they nest under now."""
+    global shared_run_id, fast_run_id
+    shared = _state.stack[-1] if _state.stack else _state.process_run
+    shared_run_id = shared.info.run_id if shared is not None else None
+    fast_run_id = shared_run_id if _training_runs == 0 else None
     if _session.is_worker():
         return
     try:
@@ -274,6 +286,8 @@ def end_run_object(run: ActiveRun, status: str, exc: BaseException | None = None
             _state.process_run = None
         if getattr(_thread, "run", None) is run:
             _thread.run = None
+        if run.kind == "training":
+            _count_training_run(-1)
         if exc is not None and status != FINISHED:
             _writer.enqueue("tags", (run.info.run_id, "autolog.exception_class", _qualname(exc)))
             _writer.enqueue("tags", (run.info.run_id, "autolog.exception_message", str(exc)[:5000]))
@@ -283,6 +297,11 @@ def end_run_object(run: ActiveRun, status: str, exc: BaseException | None = None
     if _session.is_worker():
         # A worker may be ended by os._exit or SIGTERM right after its task.
         _writer.flush()
+
+
+def _count_training_run(delta: int) -> None:
+    global _training_runs
+    _training_runs += delta
 
 
 def _qualname(exc: BaseException) -> str:
@@ -318,6 +337,7 @@ def begin_training_run(name: str, tags: dict[str, str]) -> ActiveRun | None:
             parent_run_id = parent_id or _ensure_root_run()
         run = _new_run(name, "training", parent_run_id, tags)
         _thread.run = run
+        _count_training_run(+1)
         _publish()
         return run
 
@@ -401,6 +421,9 @@ def _install_signal_handler() -> None:
 
 def reset_after_fork() -> None:
     """In a forked child: the parent's runs are not ours to end."""
+    global shared_run_id, fast_run_id, _training_runs
+    shared_run_id = fast_run_id = None
+    _training_runs = 0
     _state.lock = threading.RLock()
     _state.stack = []
     _state.process_run = None

@@ -3,7 +3,8 @@
 Several processes write at once (a training script and its workers): WAL lets
 readers and one writer proceed together, ``busy_timeout`` makes a writer wait
 for another's transaction instead of failing, and every flush is one short
-transaction of ``executemany`` calls.
+transaction of ``executemany`` calls. Metric points are stored in chunks
+(``_series``), not a row each.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from collections.abc import Iterable
+from array import array
 
+from autologagent import _series
 from autologagent._store import Batch, MetricPoint, RunNotFound, RunRecord
 
 # Schema history:
-#   1: experiments, runs, params, tags, metrics (+ is_nan), latest_metrics, inputs.
+#   1: experiments, runs, params, tags, metric_chunks, latest_metrics, inputs.
 # A new version adds a numbered step to _MIGRATIONS; a store written by a newer
 # agent is refused with a clear message rather than misread.
 SCHEMA_VERSION = 1
@@ -48,13 +50,16 @@ CREATE TABLE IF NOT EXISTS params (
 CREATE TABLE IF NOT EXISTS tags (
     run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT, PRIMARY KEY (run_id, key)
 );
--- every point of every series; SQLite stores NaN as NULL, hence is_nan (as MLflow).
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL, key TEXT NOT NULL, value REAL, step INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL, is_nan INTEGER NOT NULL DEFAULT 0
+-- every point of every series, in chunks of consecutive points (see _series.py):
+-- steps and timestamps (ms) as little-endian int64 arrays, values as float64.
+CREATE TABLE IF NOT EXISTS metric_chunks (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,
+    min_step INTEGER NOT NULL, max_step INTEGER NOT NULL,
+    steps BLOB NOT NULL, vals BLOB NOT NULL, timestamps BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS metrics_by_series ON metrics (run_id, key, step);
--- the point with the highest (step, timestamp) of each series, kept by the writer.
+CREATE INDEX IF NOT EXISTS metric_chunks_by_series ON metric_chunks (run_id, key);
+-- the newest point of each series (highest step, then last written), kept by the
+-- writer; SQLite stores NaN as NULL, hence is_nan (as MLflow).
 CREATE TABLE IF NOT EXISTS latest_metrics (
     run_id TEXT NOT NULL, key TEXT NOT NULL, value REAL, step INTEGER NOT NULL,
     timestamp INTEGER NOT NULL, is_nan INTEGER NOT NULL DEFAULT 0,
@@ -69,14 +74,19 @@ CREATE TABLE IF NOT EXISTS inputs (
 
 _MIGRATIONS: dict[int, str] = {}
 
+_CHUNK_INSERT = """
+INSERT INTO metric_chunks (run_id, key, count, min_step, max_step, steps, vals, timestamps)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+# A later flush's newest point wins over an earlier one's at the same step.
 _LATEST_UPSERT = """
 INSERT INTO latest_metrics (run_id, key, value, step, timestamp, is_nan)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id, key) DO UPDATE SET
     value = excluded.value, step = excluded.step,
     timestamp = excluded.timestamp, is_nan = excluded.is_nan
-WHERE excluded.step > latest_metrics.step
-   OR (excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)
+WHERE excluded.step >= latest_metrics.step
 """
 
 
@@ -203,24 +213,32 @@ class SqliteStore:
             connection.execute("ROLLBACK")
             raise
 
-    def _write_metrics(self, metrics: Iterable[tuple[str, str, float, int, float]]) -> None:
-        rows = []
-        latest: dict[tuple[str, str], tuple[str, str, float, int, int, int]] = {}
-        isnan = math.isnan
-        for run_id, key, value, step, seconds in metrics:
-            nan = 1 if isnan(value) else 0
-            row = (run_id, key, 0.0 if nan else value, step, int(seconds * 1000), nan)
-            rows.append(row)
-            seen = latest.get((run_id, key))
-            if seen is None or (step, row[4]) >= (seen[3], seen[4]):
-                latest[(run_id, key)] = row
+    def _write_metrics(self, points: list[tuple[str, str, float, int, float]]) -> None:
+        """Insert the points as chunks, then move each series' newest point forward."""
+        chunk_rows = []
+        newest: dict[tuple[str, str], tuple[str, str, float | None, int, int, int]] = {}
+        for chunk in _series.chunks(points):
+            steps = chunk.steps
+            chunk_rows.append(
+                (chunk.run_id, chunk.key, len(steps), min(steps), max(steps), *chunk.blobs())
+            )
+            index = chunk.newest()
+            value = chunk.values[index]
+            nan = math.isnan(value)
+            candidate = (
+                chunk.run_id,
+                chunk.key,
+                None if nan else value,
+                steps[index],
+                chunk.timestamps[index],
+                int(nan),
+            )
+            seen = newest.get((chunk.run_id, chunk.key))
+            if seen is None or candidate[3] >= seen[3]:
+                newest[(chunk.run_id, chunk.key)] = candidate
         connection = self._connection
-        connection.executemany(
-            "INSERT INTO metrics (run_id, key, value, step, timestamp, is_nan) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        connection.executemany(_LATEST_UPSERT, list(latest.values()))
+        connection.executemany(_CHUNK_INSERT, chunk_rows)
+        connection.executemany(_LATEST_UPSERT, list(newest.values()))
 
     # --- reading -----------------------------------------------------------------
 
@@ -289,15 +307,20 @@ class SqliteStore:
         return record
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
-        rows = self._connection.execute(
-            "SELECT step, value, timestamp, is_nan FROM metrics WHERE run_id = ? AND key = ? "
-            "ORDER BY step, timestamp, rowid",
+        """Every point of the series in step order (points of equal step in logged order)."""
+        steps: array = array("q")
+        values: array = array("d")
+        stamps: array = array("q")
+        for step_blob, value_blob, stamp_blob in self._connection.execute(
+            "SELECT steps, vals, timestamps FROM metric_chunks WHERE run_id = ? AND key = ? "
+            "ORDER BY rowid",
             (run_id, key),
-        ).fetchall()
-        return [
-            MetricPoint(step, math.nan if is_nan else value, timestamp)
-            for step, value, timestamp, is_nan in rows
-        ]
+        ):
+            steps.extend(_series.unpack("q", step_blob))
+            values.extend(_series.unpack("d", value_blob))
+            stamps.extend(_series.unpack("q", stamp_blob))
+        order = sorted(range(len(steps)), key=steps.__getitem__)
+        return [MetricPoint(steps[i], values[i], stamps[i]) for i in order]
 
     def artifact_dir(self, run_id: str) -> str:
         return os.path.join(self.artifact_root, run_id)

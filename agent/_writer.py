@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from itertools import repeat, starmap
 from typing import Any
 
 from autologagent import _errors
@@ -30,7 +31,7 @@ metrics: deque[tuple[str, str, float, int, float]] = deque()
 # Everything else, in order: (kind, record); kind is one of the Batch fields.
 records: deque[tuple[str, Any]] = deque()
 
-_lock = threading.Lock()  # one flush at a time
+_lock = threading.RLock()  # one flush at a time (re-entrant: a SIGTERM may land mid-flush)
 _wake = threading.Event()
 _thread: threading.Thread | None = None
 _store: Store | None = None
@@ -96,10 +97,9 @@ def _drain() -> Batch:
         except IndexError:
             break
         getattr(batch, kind).append(record)
-    take = metrics.popleft
-    out = batch.metrics
-    for _ in range(len(metrics)):
-        out.append(take())
+    # Exactly the points queued so far, popped in C: appends racing with this
+    # drain stay queued for the next flush.
+    batch.metrics = list(starmap(metrics.popleft, repeat((), len(metrics))))
     return batch
 
 
@@ -152,7 +152,7 @@ def reset_after_fork() -> None:
     global _lock, _wake, _thread, _store, _pending, _attempts
     metrics.clear()
     records.clear()
-    _lock = threading.Lock()
+    _lock = threading.RLock()
     _wake = threading.Event()
     _thread = None
     if _store is not None:

@@ -690,10 +690,42 @@ def details(outcome: CaseResult) -> list[str]:
         for metric, values in sorted(result.samples.items()):
             s = summarize(values)
             lines.append(
-                f"  - {metric}: n={s.n} median={s.median:.6g} "
-                f"IQR={s.p25:.6g}–{s.p75:.6g} min={s.min:.6g} max={s.max:.6g}"
+                f"  - {metric}: n={s.n} median={_num(s.median)} "
+                f"IQR={_num(s.p25)}–{_num(s.p75)} min={_num(s.min)} max={_num(s.max)}"
             )
+    paired = _paired(outcome)
+    if paired:
+        lines.append(paired)
     if outcome.error and not outcome.variants:
         lines.append(f"- error: {outcome.error}")
     lines.append("")
     return lines
+
+
+def _paired(outcome: CaseResult) -> str | None:
+    """Round-by-round agent/baseline comparison of wall time, as a cross-check.
+
+    Baseline and agent run back to back in each round, so the median of the per-round
+    differences and ratios cancels slow drift in the machine's load; when it disagrees
+    with the medians' comparison in the table, the machine was too noisy to tell.
+    """
+    if outcome.case.measure != PROCESS or not (outcome.ok(BASELINE) and outcome.ok(AGENT)):
+        return None
+    base = outcome.variants[BASELINE].samples["wall_s"]
+    agent = outcome.variants[AGENT].samples["wall_s"]
+    pairs = list(zip(base, agent, strict=False))
+    if not pairs:
+        return None
+    diff = statistics.median(a - b for b, a in pairs)
+    ratio = statistics.median(a / b for b, a in pairs)
+    return (
+        f"- paired by round (n={len(pairs)}): median difference {fmt_signed_ms(diff)}, "
+        f"median ratio ×{ratio:.3f}"
+    )
+
+
+def _num(value: float) -> str:
+    """Whole numbers in full, others to six significant digits."""
+    if value.is_integer() and abs(value) < 1e15:
+        return f"{int(value)}"
+    return f"{value:.6g}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -225,9 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if issues:
         print()
         print("\n".join(issues))
-    command = "python benchmarks/run.py" + "".join(
-        f" {arg}" for arg in (sys.argv[1:] if argv is None else argv)
-    )
+    command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
     output = Path(args.output)
     output.write_text(
         render(command, ctx, machine, outcomes, rows, started, elapsed), encoding="utf-8"
