@@ -202,8 +202,12 @@ def _new_run(
     return run
 
 
-def _publish() -> None:
-    """Refresh ``shared_run_id``; root: tell workers which run they nest under now."""
+def _publish(in_training_call: bool | None = None) -> None:
+    """Refresh ``shared_run_id``; root: tell workers which run they nest under now.
+
+    ``in_training_call`` defaults to whether this thread is inside a patched
+    training call; the end of that call passes False, since it is ending.
+    """
     global shared_run_id, fast_run_id
     shared = _state.stack[-1] if _state.stack else _state.process_run
     shared_run_id = shared.info.run_id if shared is not None else None
@@ -212,7 +216,9 @@ def _publish() -> None:
         return
     try:
         run = active_run()
-        _session.write_context(run.info.run_id if run is not None else None, _in_training_call())
+        if in_training_call is None:
+            in_training_call = _in_training_call()
+        _session.write_context(run.info.run_id if run is not None else None, in_training_call)
     except OSError:
         pass
 
@@ -293,7 +299,7 @@ def end_run_object(run: ActiveRun, status: str, exc: BaseException | None = None
             _writer.enqueue("tags", (run.info.run_id, "autolog.exception_message", str(exc)[:5000]))
         _writer.enqueue("run_ends", (run.info.run_id, status, now, False))
         _state.last = run
-        _publish()
+        _publish(False if run.kind == "training" else None)
     if _session.is_worker():
         # A worker may be ended by os._exit or SIGTERM right after its task.
         _writer.flush()
@@ -344,7 +350,7 @@ def begin_training_run(name: str, tags: dict[str, str]) -> ActiveRun | None:
 
 def finish_training_run(run: ActiveRun | None, exc: BaseException | None) -> None:
     if run is None:
-        _publish()
+        _publish(False)
         return
     end_run_object(run, status_for_exception(exc), exc)
 

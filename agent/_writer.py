@@ -22,9 +22,10 @@ from autologagent import _errors
 from autologagent._store import Batch, Store
 
 FLUSH_INTERVAL_S = 1.0
-# A failing batch is kept and retried at the next flush this many times, so that
-# a store locked for a while loses nothing; then it is dropped with a warning.
-MAX_ATTEMPTS = 5
+# A batch that cannot be written is kept and retried at the next flush, so that a
+# store locked or unreachable for a while loses nothing; past this many records
+# the oldest retained batch is dropped (the first failure was already reported).
+MAX_PENDING_RECORDS = 5_000_000
 
 # Hot path: metrics go straight into their own deque.
 metrics: deque[tuple[str, str, float, int, float]] = deque()
@@ -36,7 +37,6 @@ _wake = threading.Event()
 _thread: threading.Thread | None = None
 _store: Store | None = None
 _pending: Batch | None = None
-_attempts = 0
 _abandoned_connections: list[Store] = []
 
 
@@ -110,35 +110,30 @@ def _merge(older: Batch, newer: Batch) -> Batch:
 
 
 def flush() -> bool:
-    """Commit everything queued so far; return False if it could not be written."""
-    global _pending, _attempts
+    """Commit everything queued so far; return False if it could not be written.
+
+    A failure is reported once per process (one warning line, however long the
+    store stays unwritable); the records are retried at the next flush.
+    """
+    global _pending
     with _lock:
         batch = _drain()
         if _pending is not None:
-            batch = _merge(_pending, batch)
+            if len(_pending) + len(batch) <= MAX_PENDING_RECORDS:
+                batch = _merge(_pending, batch)
             _pending = None
         if not len(batch):
             return True
         try:
             store().write(batch)
         except Exception as exc:
-            _attempts += 1
-            if _attempts < MAX_ATTEMPTS:
-                _pending = batch
-                _errors.warn(
-                    f"could not write to the store at {_store_uri()} "
-                    f"({type(exc).__name__}: {exc}); will retry",
-                    key="store-write",
-                )
-            else:
-                _errors.warn(
-                    f"could not write to the store at {_store_uri()} "
-                    f"({type(exc).__name__}: {exc}); {len(batch)} records dropped",
-                    key="store-write-dropped",
-                )
-                _attempts = 0
+            _pending = batch
+            _errors.warn(
+                f"cannot write to the store at {_store_uri()} ({type(exc).__name__}: {exc}); "
+                "the program goes on, and the agent keeps retrying",
+                key="store-write",
+            )
             return False
-        _attempts = 0
         return True
 
 
@@ -149,7 +144,7 @@ def flush_now_or_soon() -> None:
 
 def reset_after_fork() -> None:
     """In a forked child: forget the parent's queue, thread, lock and connection."""
-    global _lock, _wake, _thread, _store, _pending, _attempts
+    global _lock, _wake, _thread, _store, _pending
     metrics.clear()
     records.clear()
     _lock = threading.RLock()
@@ -160,13 +155,13 @@ def reset_after_fork() -> None:
         _abandoned_connections.append(_store)
     _store = None
     _pending = None
-    _attempts = 0
 
 
 def wait_idle(timeout: float = 30.0) -> None:
     """Block until the queues are empty and committed (for tests and benchmarks)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        flush()
+        if not flush():
+            return  # the store cannot be written now; reported once already
         if not metrics and not records and _pending is None:
             return
