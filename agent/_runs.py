@@ -168,10 +168,8 @@ def _start_implicit_run() -> ActiveRun:
 def _ensure_root_run() -> str:
     """Worker: the root's run id, its row created if the root has not made it yet."""
     run_id = _session.root_run_id
-    _writer.enqueue(
-        "run_starts",
-        (run_id, _experiment(), _process_run_name(), time.time(), None, RUNNING),
-    )
+    name = _session.root_name or _process_run_name()
+    _writer.enqueue("run_starts", (run_id, _experiment(), name, time.time(), None, RUNNING))
     return run_id
 
 

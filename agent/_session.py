@@ -1,7 +1,8 @@
 """Which process is the root of an autologged program, and what its workers see.
 
 The first activated process of a program (the one the user started) is the
-*root*. It writes ``AUTOLOG_SESSION=<pid>:<root run id>`` into its environment,
+*root*. It writes ``AUTOLOG_SESSION=<pid>:<root run id>:<script name>`` into its
+environment,
 so every Python process it starts (``subprocess``, multiprocessing with spawn or
 forkserver, joblib/loky, torchrun) inherits it and knows it is a *worker*. A
 forked child becomes a worker through ``os.register_at_fork``.
@@ -18,12 +19,14 @@ forkserver forks from a process started once).
 from __future__ import annotations
 
 import os
+import sys
 
 SESSION_VAR = "AUTOLOG_SESSION"
 
 role = "root"
 root_pid = os.getpid()
 root_run_id = ""
+root_name = ""  # the root's script file name, when known at start-up
 _context_path = ""
 _last_written: tuple[str, bool] | None = None
 
@@ -39,19 +42,30 @@ def _context_file_for(run_id: str) -> str:
 
 def start() -> None:
     """Decide this process's role from the environment (idempotent per process)."""
-    global role, root_pid, root_run_id, _context_path
+    global role, root_pid, root_run_id, root_name, _context_path
     inherited = os.environ.get(SESSION_VAR, "")
-    pid_text, _, run_id = inherited.partition(":")
+    pid_text, _, rest = inherited.partition(":")
+    run_id, _, name = rest.partition(":")
     if pid_text.isdigit() and run_id and int(pid_text) != os.getpid():
         role = "worker"
         root_pid = int(pid_text)
         root_run_id = run_id
+        root_name = name
     else:
         role = "root"
         root_pid = os.getpid()
         root_run_id = run_id or new_run_id()
-        os.environ[SESSION_VAR] = f"{root_pid}:{root_run_id}"
+        root_name = _script_name()
+        os.environ[SESSION_VAR] = f"{root_pid}:{root_run_id}:{root_name}"
     _context_path = _context_file_for(root_run_id)
+
+
+def _script_name() -> str:
+    """The script's file name from ``sys.argv`` (empty for ``-m``/``-c``: not known yet)."""
+    argv0 = sys.argv[0] if getattr(sys, "argv", None) else ""
+    if argv0 in ("", "-m", "-c"):
+        return ""
+    return os.path.basename(argv0).replace(":", "_")
 
 
 def became_forked_child() -> None:
