@@ -149,6 +149,10 @@ def _run_program(args: list[str]) -> int:
     except _execfile.NoSource as exc:
         _error(str(exc))
         return USAGE
+    except _execfile.UncaughtException as wrapped:  # a SyntaxError: as python prints it
+        exc = wrapped.exc
+        sys.excepthook(type(exc), exc, None)
+        return ERROR
 
     from autologagent import _bootstrap, _runs
 

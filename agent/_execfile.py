@@ -8,6 +8,7 @@ traceback that starts at the user's code, not ours.
 
 from __future__ import annotations
 
+import builtins
 import importlib.machinery
 import importlib.util
 import os
@@ -33,19 +34,24 @@ def _fresh_main(
 ) -> types.ModuleType:
     main = types.ModuleType("__main__")
     main.__file__ = file
-    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    main.__annotations__ = {}
     main.__spec__ = spec
     main.__loader__ = loader
     main.__package__ = spec.parent if spec is not None else None
-    main.__cached__ = None  # type: ignore[attr-defined]
+    main.__cached__ = spec.cached if spec is not None else None  # type: ignore[attr-defined]
     sys.modules["__main__"] = main
     return main
 
 
 def _compile_script(path: str) -> CodeType:
+    """Compile as python does: under the absolute path, which tracebacks then show."""
     with open(path, "rb") as handle:
         source = handle.read()
-    return compile(source, path, "exec", dont_inherit=True)
+    try:
+        return compile(source, os.path.abspath(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise UncaughtException(exc.with_traceback(None)) from None
 
 
 def prepare_script(path: str, args: list[str]) -> tuple[CodeType, types.ModuleType]:
@@ -91,7 +97,10 @@ def prepare_module(name: str, args: list[str]) -> tuple[CodeType, types.ModuleTy
             )
     if spec is None or spec.loader is None:
         raise NoSource(f"no module named {name}")
-    code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
+    try:
+        code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
+    except SyntaxError as exc:
+        raise UncaughtException(exc.with_traceback(None)) from None
     if code is None:
         raise NoSource(f"no code object available for {name}")
     file = spec.origin or ""

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import sys
 
+# site.py may read a virtual environment's .pth files twice (CPython 3.11 does):
+# the second call must not warn again.
+_started = False
+
 
 def bootstrap_from_startup() -> None:
     """Activate the agent if ``AUTOLOG`` asks for it and the configuration is valid."""
+    global _started
+    if _started:
+        return
+    _started = True
     try:
         from autologagent import _bootstrap, _config
 
@@ -19,8 +27,7 @@ def bootstrap_from_startup() -> None:
                 return
             loaded = _config.load_from_environment()
         except _config.ConfigError as exc:
-            if "AUTOLOG_SILENT" not in str(exc):
-                sys.stderr.write(f"autologagent: warning: {exc}; the agent is off\n")
+            sys.stderr.write(f"autologagent: warning: {exc}; the agent is off\n")
             return
         _bootstrap.bootstrap(loaded)
     except Exception as exc:  # never break the interpreter's start-up

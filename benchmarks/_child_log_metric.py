@@ -5,8 +5,8 @@ Run as ``python _child_log_metric.py {agent|mlflow} N STORE``. Prints one JSON o
 - ``enqueue_rate``: calls per second over the loop alone (what the training loop pays);
 - ``e2e_rate``: points per second from the loop's start until ``flush()`` returns,
   i.e. until every point is committed to SQLite;
-- ``rows_in_sqlite``: rows found afterwards in the store's metric table, so that a
-  flush that returns early shows up as missing points rather than as a fast figure.
+- ``rows_in_sqlite``: points found afterwards in the store, so that a flush that
+  returns early shows up as missing points rather than as a fast figure.
 
 One untimed call (and flush) comes first, so that creating the run, the store and the
 writer is not charged to the loop: the targets are about the steady state. MLflow logs
@@ -56,10 +56,12 @@ def run_mlflow(n: int, store: Path) -> dict[str, float]:
 
 
 def count_rows(store: Path) -> int | None:
-    """Rows with key ``loss`` in whichever table of the store's SQLite files holds metrics.
+    """Points with key ``loss`` found in the store's SQLite files, by reading the schema.
 
-    The store's schema belongs to the agent, so this looks for a table with ``key``,
-    ``value`` and ``step`` columns rather than relying on table names.
+    The schema belongs to the store's owner, so this recognises shapes rather than
+    names: a table with ``key``, ``value`` and ``step`` holds one point per row, and a
+    table with ``key`` and ``count`` holds chunks of ``count`` points. The largest
+    figure wins (a table of latest values holds one row per key).
     """
     import sqlite3
 
@@ -75,12 +77,15 @@ def count_rows(store: Path) -> int | None:
             ]
             for table in tables:
                 columns = {r[1] for r in con.execute(f'PRAGMA table_info("{table}")')}
+                where = " WHERE key = 'loss'" if "key" in columns else ""
                 if {"value", "step"} <= columns:
-                    query = f'SELECT COUNT(*) FROM "{table}"'
-                    if "key" in columns:
-                        query += " WHERE key = 'loss'"
-                    count = con.execute(query).fetchone()[0]
-                    best = count if best is None else max(best, count)
+                    query = f'SELECT COUNT(*) FROM "{table}"{where}'
+                elif {"key", "count"} <= columns:
+                    query = f'SELECT COALESCE(SUM(count), 0) FROM "{table}"{where}'
+                else:
+                    continue
+                count = int(con.execute(query).fetchone()[0])
+                best = count if best is None else max(best, count)
         except sqlite3.Error:
             continue
         finally:
@@ -88,17 +93,45 @@ def count_rows(store: Path) -> int | None:
     return best
 
 
+def count_history(store: Path) -> int | None:
+    """Points of ``loss`` per the agent's own command line (its contract), or None.
+
+    Slower than reading the tables, so only asked when they do not account for every
+    point: then it tells a store the schema reading does not understand from a
+    ``flush()`` that returned before the points were stored.
+    """
+    import subprocess
+
+    argv = [sys.executable, "-m", "autologagent", "runs", "history", "last", "loss"]
+    try:
+        proc = subprocess.run(
+            [*argv, "--json", "--uri", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        return len(json.loads(proc.stdout)) if proc.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError, TypeError):
+        return None
+
+
 def main() -> None:
     """Run the loop, then print the JSON report on the last line of stdout."""
     impl, n, store = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     times = run_agent(n, store) if impl == "agent" else run_mlflow(n, store)
+    stored = count_rows(store)
+    if impl == "agent" and (stored is None or stored < n):
+        from_cli = count_history(store)
+        if from_cli is not None:
+            stored = from_cli if stored is None else max(stored, from_cli)
     report: dict[str, float | int | None] = {
         "n": n,
         "loop_s": times["loop_s"],
         "e2e_s": times["e2e_s"],
         "enqueue_rate": n / times["loop_s"],
         "e2e_rate": n / times["e2e_s"],
-        "rows_in_sqlite": count_rows(store),
+        "rows_in_sqlite": stored,
     }
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()

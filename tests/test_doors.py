@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import PYTHON, clean_env, list_runs, run_python, show_run, write_script
 
 PROBE = """\
@@ -186,8 +185,9 @@ main()
         ("print('before')\nraise SystemExit(0)\n", 0, ""),
         ("import sys\nsys.exit(3)\n", 3, ""),
         ("print('before')\nraise KeyboardInterrupt\n", -signal.SIGINT, None),
+        ("x = 1\n  y = 2\n", 1, None),
     ],
-    ids=["uncaught", "exit-text", "exit-0", "exit-3", "keyboard-interrupt"],
+    ids=["uncaught", "exit-text", "exit-0", "exit-3", "keyboard-interrupt", "syntax-error"],
 )
 def test_exit_status_and_stderr_as_plain_python(
     workdir: Path, source: str, status: int, stderr: str | None
@@ -302,7 +302,9 @@ def test_sitecustomize_chains_to_the_users_own(workdir: Path) -> None:
         os.environ["USER_SITECUSTOMIZE_VAR"] = "set by user"
         """,
     )
-    write_script(workdir, "fit.py", FIT + "import os\nprint(os.environ['USER_SITECUSTOMIZE_VAR'])\n")
+    write_script(
+        workdir, "fit.py", FIT + "import os\nprint(os.environ['USER_SITECUSTOMIZE_VAR'])\n"
+    )
     pythonpath = os.pathsep.join([str(folder), str(workdir / "user_site")])
     result = run_python(["fit.py"], cwd=workdir, env=_agent_env(PYTHONPATH=pythonpath), check=True)
     lines = result.stdout.splitlines()
@@ -427,4 +429,3 @@ def test_fitted_model_pickles_identically(workdir: Path) -> None:
     assert agent.returncode == 0, agent.stderr
     assert agent.stdout == plain.stdout
     assert [run["name"] for run in list_runs(workdir)] == ["RandomForestClassifier"]
-

@@ -17,7 +17,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from autologagent import _finder, _patching
 
 PACKAGE_SOURCE = {

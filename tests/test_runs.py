@@ -130,7 +130,9 @@ def test_both_doors_give_the_same_runs(tmp_path: Path) -> None:
         folder.mkdir()
         script = write_script(folder, "train.py", THREE_FITS)
         if door == "module":
-            run_python(["-m", "autologagent", str(script)], cwd=folder, env=_testing_env(), check=True)
+            run_python(
+                ["-m", "autologagent", str(script)], cwd=folder, env=_testing_env(), check=True
+            )
         else:
             run_python([str(script)], cwd=folder, env=_autolog_env(), check=True)
         results.append([_comparable(show_run(folder, r["run_id"])) for r in list_runs(folder)])

@@ -108,7 +108,9 @@ print(json.dumps({
 """,
     )
     plain = json.loads(run_python([str(script)], cwd=workdir, check=True).stdout)
-    agent = json.loads(run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True).stdout)
+    agent = json.loads(
+        run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True).stdout
+    )
     assert agent == plain
     assert agent["roundtrip"] and agent["clone_params"]
     assert len(list_runs(workdir)) == 1

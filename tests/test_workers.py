@@ -1,0 +1,158 @@
+"""Worker processes log into the parent's run or as its child runs: never stray top-level runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import clean_env, list_runs, run_python, show_run, write_script
+
+START_METHODS = ["fork", "spawn", "forkserver"]
+
+POOL_FITS = """
+import multiprocessing
+import sys
+
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+
+def fit(c):
+    X, y = make_classification(n_samples=100, random_state=0)
+    LogisticRegression(C=c).fit(X, y)
+    return c
+
+
+def main():
+    context = multiprocessing.get_context(sys.argv[1])
+    with context.Pool(2) as pool:
+        print(pool.map(fit, [0.1, 1.0, 10.0]))
+"""
+
+
+def _autolog_env(**extra: str) -> dict[str, str]:
+    return clean_env(AUTOLOG="1", AUTOLOG_TESTING="1", **extra)
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_pool_fits_are_children_of_one_root_run(workdir: Path, method: str) -> None:
+    """Fits in pool workers become FINISHED child runs of the one top-level (root) run."""
+    script = write_script(
+        workdir,
+        "train.py",
+        POOL_FITS
+        + """
+if __name__ == "__main__":
+    main()
+""",
+    )
+    result = run_python([str(script), method], cwd=workdir, env=_autolog_env(), check=True)
+    assert result.stdout == "[0.1, 1.0, 10.0]\n"
+    assert result.stderr == ""
+
+    runs = list_runs(workdir)
+    top_level = [run for run in runs if run["parent_run_id"] is None]
+    children = [run for run in runs if run["parent_run_id"] is not None]
+    assert len(top_level) == 1, runs
+    root = top_level[0]
+    assert root["status"] == "FINISHED"
+    assert root["end_time"] is not None
+    assert len(children) == 3, runs
+    for child in children:
+        assert child["parent_run_id"] == root["run_id"]
+        assert child["name"] == "LogisticRegression"
+        assert child["status"] == "FINISHED"
+    cs = sorted(float(show_run(workdir, child["run_id"])["params"]["C"]) for child in children)
+    assert cs == [0.1, 1.0, 10.0]
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_pool_fits_nest_under_the_users_run(workdir: Path, method: str) -> None:
+    """Inside the parent's `with start_run(run_name='parent')`, worker fits are its children."""
+    script = write_script(
+        workdir,
+        "train.py",
+        POOL_FITS
+        + """
+if __name__ == "__main__":
+    import autologagent
+    with autologagent.start_run(run_name="parent") as run:
+        main()
+    print(run.info.run_id)
+""",
+    )
+    result = run_python([str(script), method], cwd=workdir, env=_autolog_env(), check=True)
+    parent_id = result.stdout.splitlines()[-1]
+
+    runs = list_runs(workdir)
+    top_level = [run for run in runs if run["parent_run_id"] is None]
+    assert [run["run_id"] for run in top_level] == [parent_id], runs
+    assert top_level[0]["name"] == "parent"
+    assert top_level[0]["status"] == "FINISHED"
+    children = [run for run in runs if run["parent_run_id"] is not None]
+    assert len(children) == 3, runs
+    for child in children:
+        assert child["parent_run_id"] == parent_id
+        assert child["status"] == "FINISHED"
+        assert child["name"] == "LogisticRegression"
+
+
+def test_grid_search_with_loky_workers_makes_one_run(workdir: Path) -> None:
+    """GridSearchCV(n_jobs=2): its inner fits in loky workers make no runs of their own."""
+    script = write_script(
+        workdir,
+        "search.py",
+        """
+        from sklearn.datasets import make_classification
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GridSearchCV
+
+        X, y = make_classification(n_samples=100, random_state=0)
+        search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2, n_jobs=2)
+        search.fit(X, y)
+        print(search.best_params_["C"])
+        """,
+    )
+    run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    runs = list_runs(workdir)
+    assert [run["name"] for run in runs] == ["GridSearchCV"], runs
+    assert runs[0]["status"] == "FINISHED"
+    assert runs[0]["parent_run_id"] is None
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_worker_log_metric_goes_to_the_parents_run(workdir: Path, method: str) -> None:
+    """A worker's log_metric with no run of its own lands in the parent's active run."""
+    script = write_script(
+        workdir,
+        "train.py",
+        """
+        import multiprocessing
+        import sys
+
+        import autologagent
+
+
+        def work(index):
+            for step in range(3):
+                autologagent.log_metric(f"worker_{index}", index + step / 10, step=step)
+            return index
+
+
+        if __name__ == "__main__":
+            context = multiprocessing.get_context(sys.argv[1])
+            with autologagent.start_run(run_name="parent") as run:
+                autologagent.log_metric("parent_metric", 1.0)
+                with context.Pool(2) as pool:
+                    print(pool.map(work, [0, 1]))
+            print(run.info.run_id)
+        """,
+    )
+    result = run_python([str(script), method], cwd=workdir, env=_autolog_env(), check=True)
+    parent_id = result.stdout.splitlines()[-1]
+
+    runs = list_runs(workdir)
+    assert [run["run_id"] for run in runs] == [parent_id], runs
+    run = show_run(workdir, parent_id)
+    assert run["status"] == "FINISHED"
+    assert run["metrics"] == {"parent_metric": 1.0, "worker_0": 0.2, "worker_1": 1.2}
