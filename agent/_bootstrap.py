@@ -131,10 +131,14 @@ def _watch(name: str) -> None:
     from autologagent import _finder
     from autologagent.integrations import PACKAGES
 
+    integration: list[Any] = []  # the integration's module, imported at the first hook
+
     def on_import(module: ModuleType, _name: str = name) -> None:
         try:
             if config().integration_enabled(_name):
-                _integration(_name).patch_module(module)
+                if not integration:
+                    integration.append(_integration(_name))
+                integration[0].patch_module(module)
         except Exception as exc:
             from autologagent import _errors
 

@@ -17,8 +17,11 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from autologagent import _bootstrap, _patching, _runs, _writer
-from autologagent._fluent import _param_value
+from autologagent import _bootstrap, _patching
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from autologagent._runs import ActiveRun
 
 NAME = "sklearn"
 # The scikit-learn releases this integration is tested with, (major, minor) inclusive.
@@ -80,7 +83,7 @@ class _FitLogging(_patching.TrainingHooks):
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
-        self.run: _runs.ActiveRun | None = None
+        self.run: ActiveRun | None = None
         self.skip = True  # until the run is open
 
     @classmethod
@@ -90,6 +93,10 @@ class _FitLogging(_patching.TrainingHooks):
         return cls(estimator)
 
     def start(self) -> None:
+        # The run machinery loads with the first fit, not with sklearn's import.
+        from autologagent import _runs, _writer
+        from autologagent._fluent import _param_value
+
         estimator_class = type(self.estimator)
         tags = {
             "estimator_name": estimator_class.__name__,
@@ -107,9 +114,10 @@ class _FitLogging(_patching.TrainingHooks):
             _writer.enqueue("params", (run_id, key, _param_value(run_id, key, value)))
 
     def succeeded(self, result: Any) -> None:
-        if not self.skip:
-            _runs.finish_training_run(self.run, None)
+        self.failed(None)
 
-    def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException | None) -> None:
         if not self.skip:
+            from autologagent import _runs
+
             _runs.finish_training_run(self.run, exc)
