@@ -66,12 +66,11 @@ def _export_absolute_store(settings: _config.Config) -> None:
 def at_exit() -> None:
     """End what is still running and flush (idempotent); a no-op if no run machinery loaded."""
     try:
-        runs = sys.modules.get(_RUNS_MODULE)
-        if runs is None:
-            if not _root_run_may_exist():
-                return
-            from autologagent import _runs as runs
-        runs.at_exit()
+        if _RUNS_MODULE not in sys.modules and not _root_run_may_exist():
+            return
+        from autologagent import _runs
+
+        _runs.at_exit()
     except Exception as exc:
         from autologagent import _errors
 

@@ -150,8 +150,7 @@ def _run_program(args: list[str]) -> int:
         _error(str(exc))
         return USAGE
     except _execfile.UncaughtException as wrapped:  # a SyntaxError: as python prints it
-        exc = wrapped.exc
-        sys.excepthook(type(exc), exc, None)
+        sys.excepthook(type(wrapped.exc), wrapped.exc, None)
         return ERROR
 
     from autologagent import _bootstrap, _runs
@@ -167,11 +166,11 @@ def _run_program(args: list[str]) -> int:
         _runs.note_exit_exception(exc)
         raise
     except _execfile.UncaughtException as wrapped:
-        exc = wrapped.exc
-        _runs.note_exit_exception(exc)
-        sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, exc.__traceback__
-        sys.excepthook(type(exc), exc, exc.__traceback__)
-        if isinstance(exc, KeyboardInterrupt):
+        error = wrapped.exc
+        _runs.note_exit_exception(error)
+        sys.last_type, sys.last_value, sys.last_traceback = type(error), error, error.__traceback__
+        sys.excepthook(type(error), error, error.__traceback__)
+        if isinstance(error, KeyboardInterrupt):
             _exit_by_sigint_armed[0] = True
             return 130
         return ERROR

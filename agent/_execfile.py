@@ -37,7 +37,7 @@ def _fresh_main(
     main.__builtins__ = builtins  # type: ignore[attr-defined]
     main.__annotations__ = {}
     main.__spec__ = spec
-    main.__loader__ = loader
+    main.__loader__ = loader  # type: ignore[assignment]
     main.__package__ = spec.parent if spec is not None else None
     main.__cached__ = spec.cached if spec is not None else None  # type: ignore[attr-defined]
     sys.modules["__main__"] = main

@@ -45,7 +45,7 @@ class _HookedLoader:
     def exec_module(self, module: ModuleType) -> None:
         spec = module.__spec__
         if spec is not None and spec.loader is self:
-            spec.loader = self._loader
+            spec.loader = self._loader  # type: ignore[assignment]
         if getattr(module, "__loader__", None) is self:
             module.__loader__ = self._loader
         self._loader.exec_module(module)  # type: ignore[attr-defined]

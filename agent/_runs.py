@@ -158,6 +158,7 @@ def _start_implicit_run() -> ActiveRun:
             info = RunInfo(run_id, "", _experiment(), None, time.time())
             run = ActiveRun(info, "worker-parent")
             _writer.ensure_started()
+            _install_signal_handler()  # a pool's terminate() must not lose the points
         else:
             run = _new_run(_process_run_name(), "process", parent_run_id=None)
         _state.process_run = run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsIndex
 
 import wrapt
 
@@ -10,7 +10,7 @@ import wrapt
 class _PicklableBoundWrapper(wrapt.BoundFunctionWrapper):
     """A bound method still pickles as ``getattr(instance, name)``."""
 
-    def __reduce_ex__(self, protocol: int) -> tuple[Any, ...]:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
         return (getattr, (self._self_instance, self.__wrapped__.__name__))
 
 
@@ -23,5 +23,5 @@ class AgentFunctionWrapper(wrapt.FunctionWrapper):
 
     __bound_function_wrapper__ = _PicklableBoundWrapper
 
-    def __reduce_ex__(self, protocol: int) -> str:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str:
         return str(self.__wrapped__.__qualname__)
