@@ -50,7 +50,11 @@ def prepare_core(loaded: _config.Config | None = None) -> None:
     _session.start()
     _export_absolute_store(config())
     atexit.register(at_exit)
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
     core_ready = True
 
 
@@ -84,6 +88,18 @@ def _root_run_may_exist() -> bool:
     if "multiprocessing" not in sys.modules and "subprocess" not in sys.modules:
         return False
     return os.path.exists(_config.store_paths(config().get("tracking_uri"))[0])
+
+
+def _before_fork() -> None:
+    writer = sys.modules.get(_WRITER_MODULE)
+    if writer is not None:
+        writer.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    writer = sys.modules.get(_WRITER_MODULE)
+    if writer is not None:
+        writer.after_fork_in_parent()
 
 
 def _after_fork_in_child() -> None:

@@ -7,10 +7,11 @@ and the run machinery, which read this module's boundary state, never need it.)
   ``FunctionWrapper`` (signature, ``__doc__``, ``__wrapped__`` intact), records it,
   and is a no-op when the attribute is already wrapped by the agent.
 - ``unpatch(integration)`` puts every original back where it was defined.
-- ``training_call(...)`` is the boundary a training wrapper runs the user's call
-  through: only the outermost patched call of a thread logs; the user's call runs
-  exactly once with its return value and exception object untouched; the agent's
-  own failures are reported by ``_errors.report`` and never reach the user.
+- ``training_wrapper(...)`` makes the boundary a training method is wrapped with:
+  only the outermost patched call of a thread logs; the user's call runs exactly
+  once with its return value and exception object untouched (and its traceback
+  as without the agent); the agent's own failures are reported by
+  ``_errors.report`` and never reach the user.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable
+from types import CodeType, TracebackType
 from typing import Any
 
 from autologagent import _errors
@@ -120,45 +122,60 @@ class TrainingHooks:
         """Called with the user's exception, which is re-raised afterwards."""
 
 
-def training_call(
-    where: str,
-    make_hooks: Callable[[], TrainingHooks | None],
-    call: Callable[[], Any],
-) -> Any:
-    """Run ``call()`` once; around the outermost one of this thread, run the hooks.
+HooksFactory = Callable[[Any, tuple, dict], "TrainingHooks | None"]
 
-    ``make_hooks`` returns None when this call is not to be logged (disabled, or a
-    worker process inside its parent's training call).
+
+def training_wrapper(where: str, make_hooks: HooksFactory) -> Callable[..., Any]:
+    """A wrapt wrapper that runs the user's call once, with hooks around the outermost.
+
+    ``make_hooks(instance, args, kwargs)`` returns None when the call is not to be
+    logged (disabled, not an estimator, or a worker inside its parent's training
+    call). The wrapper is the only frame the agent puts between the caller and the
+    original; it takes itself out of the traceback of an exception it passes on, so
+    the user sees the traceback plain Python would show.
     """
-    if getattr(_thread_state, "depth", 0):
-        return call()
-    _thread_state.depth = 1
-    try:
-        hooks: TrainingHooks | None = None
-        try:
-            hooks = make_hooks()
-        except Exception as exc:
-            _errors.report(exc, where)
-        if hooks is not None:
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if getattr(_thread_state, "depth", 0):
             try:
-                hooks.start()
-            except Exception as exc:
-                # The hooks still see the end of the call, so a run they opened closes.
-                _errors.report(exc, where)
+                return wrapped(*args, **kwargs)
+            except BaseException as exc:
+                exc.__traceback__ = _without_frame(exc.__traceback__, wrapper.__code__)
+                raise
+        _thread_state.depth = 1
         try:
-            result = call()
-        except BaseException as exc:
+            hooks = None
+            try:
+                hooks = make_hooks(instance, args, kwargs)
+                if hooks is not None:
+                    hooks.start()
+            except Exception as own:
+                # Hooks that started still see the end of the call, so a run they opened closes.
+                _errors.report(own, where)
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                exc.__traceback__ = _without_frame(exc.__traceback__, wrapper.__code__)
+                if hooks is not None:
+                    try:
+                        hooks.failed(exc)
+                    except Exception as own:
+                        _errors.report(own, where)
+                raise
             if hooks is not None:
                 try:
-                    hooks.failed(exc)
+                    hooks.succeeded(result)
                 except Exception as own:
                     _errors.report(own, where)
-            raise
-        if hooks is not None:
-            try:
-                hooks.succeeded(result)
-            except Exception as own:
-                _errors.report(own, where)
-        return result
-    finally:
-        _thread_state.depth = 0
+            return result
+        finally:
+            _thread_state.depth = 0
+
+    return wrapper
+
+
+def _without_frame(tb: TracebackType | None, code: CodeType) -> TracebackType | None:
+    """The traceback without its first entry when that entry is the wrapper's frame."""
+    if tb is not None and tb.tb_frame.f_code is code:
+        return tb.tb_next
+    return tb

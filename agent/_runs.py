@@ -412,12 +412,17 @@ def _install_signal_handler() -> None:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
             return  # the program handles SIGTERM itself; its handler's exit runs atexit
 
-        def _handler(signum: int, frame: Any) -> None:
+        def _die(signum: int) -> None:
             try:
                 on_terminate(signum)
             finally:
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
+
+        def _handler(signum: int, frame: Any) -> None:
+            # Mid-flush (a worker exiting), finish committing first, then die.
+            if not _writer.run_after_flush(lambda: _die(signum)):
+                _die(signum)
 
         signal.signal(signal.SIGTERM, _handler)
     except (ValueError, OSError, AttributeError):

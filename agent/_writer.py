@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from itertools import repeat, starmap
 from typing import Any
 
@@ -37,6 +38,8 @@ _wake = threading.Event()
 _thread: threading.Thread | None = None
 _store: Store | None = None
 _pending: Batch | None = None
+_flushing_thread: int | None = None  # the thread inside flush(), if any
+_after_flush: list[Callable[[], None]] = []
 _abandoned_connections: list[Store] = []
 
 
@@ -60,6 +63,24 @@ def _start_thread() -> None:
         thread = threading.Thread(target=_run, name="autologagent-writer", daemon=True)
         _thread = thread
     thread.start()
+    _flush_before_multiprocessing_exit()
+
+
+def _flush_before_multiprocessing_exit() -> None:
+    """A multiprocessing child ends with ``os._exit``, skipping atexit: flush before that.
+
+    ``multiprocessing.util``'s finalizers with an exit priority run in the child
+    right before it exits, after its target returned (fork, spawn and forkserver).
+    """
+    import sys
+
+    util = sys.modules.get("multiprocessing.util")
+    process = sys.modules.get("multiprocessing.process")
+    if util is None or process is None:
+        return
+    if process.current_process().name == "MainProcess":
+        return
+    util.Finalize(None, flush, exitpriority=100)
 
 
 def _run() -> None:
@@ -115,26 +136,52 @@ def flush() -> bool:
     A failure is reported once per process (one warning line, however long the
     store stays unwritable); the records are retried at the next flush.
     """
-    global _pending
+    global _flushing_thread
     with _lock:
-        batch = _drain()
-        if _pending is not None:
-            if len(_pending) + len(batch) <= MAX_PENDING_RECORDS:
-                batch = _merge(_pending, batch)
-            _pending = None
-        if not len(batch):
-            return True
+        if _flushing_thread == threading.get_ident():
+            return True  # re-entered from a signal handler: the outer flush writes
+        _flushing_thread = threading.get_ident()
         try:
-            store().write(batch)
-        except Exception as exc:
-            _pending = batch
-            _errors.warn(
-                f"cannot write to the store at {_store_uri()} ({type(exc).__name__}: {exc}); "
-                "the program goes on, and the agent keeps retrying",
-                key="store-write",
-            )
-            return False
+            written = _flush_locked()
+        finally:
+            _flushing_thread = None
+    while _after_flush:
+        _after_flush.pop(0)()
+    return written
+
+
+def run_after_flush(action: Callable[[], None]) -> bool:
+    """From a signal handler: if this thread is mid-flush, run ``action`` once it is done.
+
+    A SIGTERM landing inside the flush at a worker's exit must not kill the
+    process before the batch it holds is committed. Returns whether it deferred.
+    """
+    if _flushing_thread != threading.get_ident():
+        return False
+    _after_flush.append(action)
+    return True
+
+
+def _flush_locked() -> bool:
+    global _pending
+    batch = _drain()
+    if _pending is not None:
+        if len(_pending) + len(batch) <= MAX_PENDING_RECORDS:
+            batch = _merge(_pending, batch)
+        _pending = None
+    if not len(batch):
         return True
+    try:
+        store().write(batch)
+    except Exception as exc:
+        _pending = batch
+        _errors.warn(
+            f"cannot write to the store at {_store_uri()} ({type(exc).__name__}: {exc}); "
+            "the program goes on, and the agent keeps retrying",
+            key="store-write",
+        )
+        return False
+    return True
 
 
 def flush_now_or_soon() -> None:
@@ -142,9 +189,22 @@ def flush_now_or_soon() -> None:
     _wake.set()
 
 
+def before_fork() -> None:
+    """Hold the flush lock across ``fork``, so that no thread is inside SQLite then.
+
+    A child forked while the writer thread held one of SQLite's own mutexes would
+    hang at its first write; waiting for a flush in progress costs milliseconds.
+    """
+    _lock.acquire()
+
+
+def after_fork_in_parent() -> None:
+    _lock.release()
+
+
 def reset_after_fork() -> None:
     """In a forked child: forget the parent's queue, thread, lock and connection."""
-    global _lock, _wake, _thread, _store, _pending
+    global _lock, _wake, _thread, _store, _pending, _flushing_thread
     metrics.clear()
     records.clear()
     _lock = threading.RLock()
@@ -155,6 +215,8 @@ def reset_after_fork() -> None:
         _abandoned_connections.append(_store)
     _store = None
     _pending = None
+    _flushing_thread = None
+    _after_flush.clear()
 
 
 def wait_idle(timeout: float = 30.0) -> None:

@@ -68,16 +68,6 @@ def _check_version(module: ModuleType) -> None:
         )
 
 
-def _training_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    if instance is None or not hasattr(instance, "get_params"):
-        return wrapped(*args, **kwargs)
-    return _patching.training_call(
-        "sklearn autologging",
-        lambda: _FitLogging.for_estimator(instance),
-        lambda: wrapped(*args, **kwargs),
-    )
-
-
 class _FitLogging(_patching.TrainingHooks):
     """Opens the run of one outermost ``fit`` and logs what the estimator knows."""
 
@@ -87,7 +77,9 @@ class _FitLogging(_patching.TrainingHooks):
         self.skip = True  # until the run is open
 
     @classmethod
-    def for_estimator(cls, estimator: Any) -> _FitLogging | None:
+    def for_call(cls, estimator: Any, args: tuple, kwargs: dict) -> _FitLogging | None:
+        if estimator is None or not hasattr(estimator, "get_params"):
+            return None
         if not _bootstrap.active or not _bootstrap.config().integration_enabled(NAME):
             return None
         return cls(estimator)
@@ -121,3 +113,6 @@ class _FitLogging(_patching.TrainingHooks):
             from autologagent import _runs
 
             _runs.finish_training_run(self.run, exc)
+
+
+_training_wrapper = _patching.training_wrapper("sklearn autologging", _FitLogging.for_call)

@@ -11,6 +11,7 @@ import pickle
 import sys
 import textwrap
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -89,13 +90,9 @@ class RecordingHooks(_patching.TrainingHooks):
 
 
 def _patch_fit(module: ModuleType, calls: list[str], fail_in: str | None = None) -> None:
-    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        return _patching.training_call(
-            f"test {module.__name__}",
-            lambda: RecordingHooks(calls, fail_in),
-            lambda: wrapped(*args, **kwargs),
-        )
-
+    wrapper = _patching.training_wrapper(
+        f"test {module.__name__}", lambda instance, args, kwargs: RecordingHooks(calls, fail_in)
+    )
     assert _patching.patch(module.Model, "fit", wrapper, "test")
     assert _patching.patch(module, "train", wrapper, "test")
 
@@ -118,14 +115,43 @@ def test_patched_call_returns_the_same_value(core: ModuleType) -> None:
 
 
 def test_patched_call_raises_the_same_exception_object(core: ModuleType) -> None:
-    """The user's exception passes through untouched: same object, same traceback origin."""
+    """The user's exception passes through untouched: same object, same traceback."""
+    model = core.Model()
+    try:
+        model.fit("boom")
+    except ValueError as exc:
+        plain = [(f.filename, f.name, f.line) for f in traceback.extract_tb(exc.__traceback__)]
     calls: list[str] = []
     _patch_fit(core, calls)
-    with pytest.raises(ValueError, match="bad data") as caught:
-        core.Model().fit("boom")
+    try:
+        model.fit("boom")
+    except ValueError as exc:
+        patched = [(f.filename, f.name, f.line) for f in traceback.extract_tb(exc.__traceback__)]
+        assert exc.args == ("bad data",)
     assert calls == ["start", "failed"]
-    frames = [frame.name for frame in caught.traceback]
-    assert frames[-1] == "fit"
+    assert patched == plain
+    assert [name for _, name, _ in patched] == [
+        "test_patched_call_raises_the_same_exception_object",
+        "fit",
+    ]
+
+
+def test_the_exception_object_is_the_one_raised(core: ModuleType) -> None:
+    raised: list[BaseException] = []
+
+    class Marker(Exception):
+        pass
+
+    def boom(data: Any) -> None:
+        error = Marker("x")
+        raised.append(error)
+        raise error
+
+    core.train = boom
+    _patching.patch(core, "train", _patching.training_wrapper("t", lambda *a: None), "test")
+    with pytest.raises(Marker) as caught:
+        core.train(1)
+    assert caught.value is raised[0]
 
 
 def test_only_the_outermost_call_logs(core: ModuleType) -> None:
@@ -135,9 +161,7 @@ def test_only_the_outermost_call_logs(core: ModuleType) -> None:
     _patching.patch(
         core.Model,
         "fit_twice",
-        lambda w, i, a, k: _patching.training_call(
-            "test", lambda: RecordingHooks(calls), lambda: w(*a, **k)
-        ),
+        _patching.training_wrapper("test", lambda i, a, k: RecordingHooks(calls)),
         "test",
     )
     core.Model().fit_twice([1])

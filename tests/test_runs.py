@@ -83,18 +83,40 @@ def test_three_fits_make_three_finished_runs_newest_first(workdir: Path) -> None
         assert run["end_time"] >= run["start_time"]
 
 
-def test_failing_fit_fails_its_run_and_the_script_as_plain_python(workdir: Path) -> None:
-    """A fit that raises: same traceback and exit status as plain python, and a FAILED run."""
-    script = write_script(
-        workdir,
-        "train.py",
-        DATA
-        + """
+FAILING_FIT = (
+    DATA
+    + """
 from sklearn.linear_model import LogisticRegression
 print("before")
 LogisticRegression().fit(X, y[:-1])
-""",
-    )
+"""
+)
+
+
+def test_failing_fit_makes_a_failed_run_with_the_exception(workdir: Path) -> None:
+    """A fit that raises: its run is FAILED, the exception's class and message kept as tags."""
+    script = write_script(workdir, "train.py", FAILING_FIT)
+    result = run_python([str(script)], cwd=workdir, env=_autolog_env())
+    assert result.returncode == 1
+    assert result.stdout == "before\n"
+    assert "ValueError" in result.stderr
+
+    runs = list_runs(workdir)
+    assert len(runs) == 1
+    run = show_run(workdir, runs[0]["run_id"])
+    assert run["name"] == "LogisticRegression"
+    assert run["status"] == "FAILED"
+    assert run["end_time"] is not None
+    assert run["params"]["C"] == "1.0"
+    assert run["tags"]["autolog.exception_class"] == "ValueError"
+    message = run["tags"]["autolog.exception_message"]
+    assert "inconsistent numbers of samples" in message
+    assert f"ValueError: {message}\n" in result.stderr
+
+
+def test_failing_fit_traceback_and_status_as_plain_python(workdir: Path) -> None:
+    """A fit that raises: stdout, stderr (the traceback) and exit status equal plain python's."""
+    script = write_script(workdir, "train.py", FAILING_FIT)
     plain = run_python([str(script)], cwd=workdir, env=clean_env())
     assert plain.returncode == 1
     assert "ValueError" in plain.stderr
@@ -108,18 +130,7 @@ LogisticRegression().fit(X, y[:-1])
         assert agent.returncode == plain.returncode, door_args
         assert agent.stdout == plain.stdout, door_args
         assert agent.stderr == plain.stderr, door_args
-
-    runs = list_runs(workdir)
-    assert len(runs) == 2
-    for summary in runs:
-        run = show_run(workdir, summary["run_id"])
-        assert run["name"] == "LogisticRegression"
-        assert run["status"] == "FAILED"
-        assert run["end_time"] is not None
-        assert run["tags"]["autolog.exception_class"] == "ValueError"
-        message = run["tags"]["autolog.exception_message"]
-        assert "inconsistent numbers of samples" in message
-        assert message in plain.stderr
+    assert [run["status"] for run in list_runs(workdir)] == ["FAILED", "FAILED"]
 
 
 def test_both_doors_give_the_same_runs(tmp_path: Path) -> None:
@@ -314,7 +325,7 @@ def test_uncaught_exception_fails_the_process_run_and_keeps_its_points(
 
 @pytest.mark.parametrize("door", sorted(DOORS))
 def test_keyboard_interrupt_kills_the_process_run(workdir: Path, door: str) -> None:
-    """Ctrl-C (a KeyboardInterrupt out of the script): the run is KILLED, exit status as python's."""
+    """Ctrl-C (a KeyboardInterrupt out of the script): run KILLED, exit status as python's."""
     script = write_script(workdir, "interrupted.py", LOOP + "raise KeyboardInterrupt\n")
     without_agent = write_script(workdir, "plain.py", "raise KeyboardInterrupt\n")
     plain = run_python([str(without_agent)], cwd=workdir)
