@@ -6,8 +6,6 @@ They load on first use, so that ``import autologagent`` (done by every process
 of an ``AUTOLOG=1`` environment) costs almost nothing.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -34,7 +32,7 @@ __all__ = [
 _FROM_FLUENT = frozenset(__all__) - {"autolog", "ActiveRun"}
 
 
-def autolog(**options: Any) -> None:
+def autolog(**options: "Any") -> None:
     """Turn autologging on in this process for every integration (MLflow's ``autolog``).
 
     Options: ``disable``, ``log_models``, ``log_datasets``, ``max_tuning_runs``,
@@ -46,7 +44,7 @@ def autolog(**options: Any) -> None:
     _autolog(**options)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     if name in _FROM_FLUENT:
         from autologagent import _fluent
 

@@ -11,8 +11,6 @@ It runs in every process of an ``AUTOLOG=1`` environment, so it imports only
 in ``sys.modules`` and do nothing when it never loaded.
 """
 
-from __future__ import annotations
-
 import atexit
 import os
 import sys
@@ -26,21 +24,21 @@ if TYPE_CHECKING:
 
 core_ready = False
 active = False
-_config_now: _config.Config | None = None
-_watching: dict[str, Any] = {}
+_config_now: "_config.Config | None" = None
+_watching: "dict[str, Any]" = {}
 
 _RUNS_MODULE = "autologagent._runs"
 _WRITER_MODULE = "autologagent._writer"
 
 
-def config() -> _config.Config:
+def config() -> "_config.Config":
     global _config_now
     if _config_now is None:
         _config_now = _config.load_from_environment()
     return _config_now
 
 
-def prepare_core(loaded: _config.Config | None = None) -> None:
+def prepare_core(loaded: "_config.Config | None" = None) -> None:
     """Decide the role, fix the store's path, arm exit and fork handling (once)."""
     global core_ready, _config_now
     if core_ready:
@@ -58,7 +56,7 @@ def prepare_core(loaded: _config.Config | None = None) -> None:
     core_ready = True
 
 
-def _export_absolute_store(settings: _config.Config) -> None:
+def _export_absolute_store(settings: "_config.Config") -> None:
     """Children may run in another folder: hand them the store by absolute path."""
     if _session.is_worker():
         return
@@ -112,7 +110,7 @@ def _after_fork_in_child() -> None:
         writer.reset_after_fork()
 
 
-def bootstrap(loaded: _config.Config | None = None) -> None:
+def bootstrap(loaded: "_config.Config | None" = None) -> None:
     """Turn the agent on in this process; calling it again changes nothing.
 
     With a configuration (the ``python -m autologagent`` door, whose options come
@@ -132,7 +130,7 @@ def bootstrap(loaded: _config.Config | None = None) -> None:
     _sync_integrations(config())
 
 
-def _sync_integrations(settings: _config.Config) -> None:
+def _sync_integrations(settings: "_config.Config") -> None:
     for name in _config.KNOWN_INTEGRATIONS:
         if settings.integration_enabled(name):
             _watch(name)
@@ -148,7 +146,7 @@ def _watch(name: str) -> None:
 
     integration: list[Any] = []  # the integration's module, imported at the first hook
 
-    def on_import(module: ModuleType, _name: str = name) -> None:
+    def on_import(module: "ModuleType", _name: str = name) -> None:
         try:
             if config().integration_enabled(_name):
                 if not integration:
@@ -163,7 +161,7 @@ def _watch(name: str) -> None:
     _finder.watch_package(PACKAGES[name], on_import)
 
 
-def _integration(name: str) -> Any:
+def _integration(name: str) -> "Any":
     import importlib
 
     return importlib.import_module(f"autologagent.integrations.{name}")
@@ -182,7 +180,7 @@ def _unwatch(name: str) -> None:
         module.unpatch()
 
 
-def autolog(**options: Any) -> None:
+def autolog(**options: "Any") -> None:
     """Turn autologging on for every integration, with options (``disable=True`` turns off)."""
     checked = _config.validate_code_options(options, "autolog")
     settings = config()
@@ -190,7 +188,7 @@ def autolog(**options: Any) -> None:
     _apply(settings)
 
 
-def autolog_integration(name: str, **options: Any) -> None:
+def autolog_integration(name: str, **options: "Any") -> None:
     """Options for one integration; they supersede ``autolog(...)`` whatever the order."""
     checked = _config.validate_code_options(options, f"{name}.autolog")
     settings = config()
@@ -198,7 +196,7 @@ def autolog_integration(name: str, **options: Any) -> None:
     _apply(settings)
 
 
-def _apply(settings: _config.Config) -> None:
+def _apply(settings: "_config.Config") -> None:
     """Apply code options here, and export them for child processes."""
     if settings.get("silent"):
         os.environ["AUTOLOG_SILENT"] = "true"

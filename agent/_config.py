@@ -11,8 +11,6 @@ This module is imported at start-up by every process of an ``AUTOLOG=1``
 environment: it imports nothing beyond ``os``, and ``json`` only when needed.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False
@@ -131,7 +129,7 @@ class Option:
     __slots__ = ("name", "env", "parse", "default")
 
     def __init__(
-        self, name: str, env: str, parse: Callable[[object, str], Any], default: Any
+        self, name: str, env: str, parse: "Callable[[object, str], Any]", default: "Any"
     ) -> None:
         self.name = name
         self.env = env
@@ -178,12 +176,12 @@ class Config:
     ``per_integration`` hold what code asked for.
     """
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    def __init__(self, values: "dict[str, Any]") -> None:
         self.values = values
         self.universal: dict[str, Any] = {}
         self.per_integration: dict[str, dict[str, Any]] = {}
 
-    def get(self, name: str, integration: str | None = None) -> Any:
+    def get(self, name: str, integration: str | None = None) -> "Any":
         if integration is not None:
             specific = self.per_integration.get(integration)
             if specific and name in specific:
@@ -206,7 +204,7 @@ class Config:
         return json.dumps({"universal": self.universal, "per_integration": self.per_integration})
 
 
-def validate_code_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:
+def validate_code_options(options: "Mapping[str, Any]", where: str) -> "dict[str, Any]":
     """Check the keyword arguments of an ``autolog(...)`` call; one-line error if bad."""
     checked: dict[str, Any] = {}
     for key, raw in options.items():
@@ -222,7 +220,7 @@ def validate_code_options(options: Mapping[str, Any], where: str) -> dict[str, A
     return checked
 
 
-def load_from_environment(environ: Mapping[str, str] | None = None) -> Config:
+def load_from_environment(environ: "Mapping[str, str] | None" = None) -> "Config":
     """Read every option from the environment; raise ConfigError on the first bad value."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -253,7 +251,7 @@ def load_from_environment(environ: Mapping[str, str] | None = None) -> Config:
     return config
 
 
-def agent_requested(environ: Mapping[str, str] | None = None) -> bool:
+def agent_requested(environ: "Mapping[str, str] | None" = None) -> bool:
     """Whether ``AUTOLOG`` asks for the agent; raises ConfigError for a bad value."""
     env = os.environ if environ is None else environ
     raw = env.get("AUTOLOG", "0")

@@ -10,8 +10,6 @@ lock to avoid deadlocks.
 The finder costs one dictionary lookup per import that is not of interest.
 """
 
-from __future__ import annotations
-
 import sys
 from _thread import RLock
 from _thread import _local as thread_local
@@ -24,9 +22,9 @@ if TYPE_CHECKING:  # start-up cost: no typing, importlib.abc or threading at run
 
     ModuleHook = Callable[[ModuleType], None]
 
-_hooks: dict[str, list[ModuleHook]] = {}
+_hooks: "dict[str, list[ModuleHook]]" = {}
 _lock = RLock()
-_finder: PackageHookFinder | None = None
+_finder: "PackageHookFinder | None" = None
 
 
 class _HookedLoader:
@@ -38,11 +36,11 @@ class _HookedLoader:
     def __getattr__(self, name: str) -> object:
         return getattr(self._loader, name)
 
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: "ModuleSpec") -> "ModuleType | None":
         create = getattr(self._loader, "create_module", None)
         return create(spec) if create is not None else None
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: "ModuleType") -> None:
         spec = module.__spec__
         if spec is not None and spec.loader is self:
             spec.loader = self._loader  # type: ignore[assignment]
@@ -60,7 +58,7 @@ class PackageHookFinder:
 
     def find_spec(
         self, fullname: str, path: object = None, target: object = None
-    ) -> ModuleSpec | None:
+    ) -> "ModuleSpec | None":
         if fullname.partition(".")[0] not in _hooks:
             return None
         busy = self._busy.__dict__.setdefault("names", set())
@@ -79,7 +77,7 @@ class PackageHookFinder:
 
 def _find_with_the_others(
     fullname: str, path: object, target: object, me: PackageHookFinder
-) -> ModuleSpec | None:
+) -> "ModuleSpec | None":
     for finder in list(sys.meta_path):
         if finder is me:
             continue
@@ -92,7 +90,7 @@ def _find_with_the_others(
     return None
 
 
-def run_hooks(module: ModuleType) -> None:
+def run_hooks(module: "ModuleType") -> None:
     with _lock:
         hooks = list(_hooks.get(module.__name__.partition(".")[0], ()))
     for hook in hooks:
@@ -107,7 +105,7 @@ def install_finder() -> None:
             sys.meta_path.insert(0, _finder)
 
 
-def watch_package(package: str, hook: ModuleHook) -> None:
+def watch_package(package: str, hook: "ModuleHook") -> None:
     """Call ``hook(module)`` for ``package`` and each module under it, once executed.
 
     Modules already imported are handed to the hook at once, parents first.
@@ -127,7 +125,7 @@ def watch_package(package: str, hook: ModuleHook) -> None:
         hook(module)
 
 
-def unwatch_package(package: str, hook: ModuleHook) -> None:
+def unwatch_package(package: str, hook: "ModuleHook") -> None:
     with _lock:
         hooks = _hooks.get(package, [])
         if hook in hooks:

@@ -60,6 +60,9 @@ def log_metric(
         step = _as_step(key, step)
     if run_id is None:
         run_id = _runs.fast_run_id or _current_run_id()
+    elif _writer.thread_missing():
+        _ready()
+        _writer.ensure_started()
     _metrics_append((run_id, key, value, step, _now() if timestamp is None else timestamp / 1000.0))
     if synchronous:
         _writer.wait_idle()

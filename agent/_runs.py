@@ -257,10 +257,12 @@ def start_run(
         if description is not None:
             all_tags["mlflow.note.content"] = str(description)
         name = run_name or f"run-{os.urandom(3).hex()}"
-        if run_id is not None:
+        if run_id is not None:  # resume a run, as MLflow: RUNNING again, no end time
             info = RunInfo(run_id, name, _experiment(), parent_run_id, time.time())
             run = ActiveRun(info, "user")
             _writer.enqueue("run_ends", (run_id, RUNNING, time.time(), False))
+            for key, value in all_tags.items():
+                _writer.enqueue("tags", (run_id, key, value))
             _state.last = run
         else:
             run = _new_run(name, "user", parent_run_id, all_tags)

@@ -16,8 +16,6 @@ pools outlive the moment they were started (loky reuses its workers, and a
 forkserver forks from a process started once).
 """
 
-from __future__ import annotations
-
 import os
 import sys
 

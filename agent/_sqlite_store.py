@@ -207,7 +207,8 @@ class SqliteStore:
                 sql = "UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?"
                 if only_if_running:
                     sql += " AND status = 'RUNNING'"
-                connection.execute(sql, (status, _ms(end), run_id))
+                ended = None if status == "RUNNING" else _ms(end)  # RUNNING: a resumed run
+                connection.execute(sql, (status, ended, run_id))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

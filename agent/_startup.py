@@ -4,8 +4,6 @@ Runs inside the interpreter's start-up, before the user's program: it must never
 raise. A bad configuration value is one warning line, and the agent stays off.
 """
 
-from __future__ import annotations
-
 import sys
 
 # site.py may read a virtual environment's .pth files twice (CPython 3.11 does):

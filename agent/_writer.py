@@ -49,6 +49,10 @@ def enqueue(kind: str, record: Any) -> None:
         _start_thread()
 
 
+def thread_missing() -> bool:
+    return _thread is None
+
+
 def ensure_started() -> None:
     """Start the writer thread if it is not running (after the first record or a fork)."""
     if _thread is None:
