@@ -389,12 +389,14 @@ def at_exit() -> None:
 
 
 def on_terminate(signum: int) -> None:
-    """SIGTERM: mark what runs here KILLED and flush, then die of the same signal."""
-    if not _session.is_worker():
-        for run in list(_state.stack)[::-1]:
-            end_run_object(run, KILLED)
-        if _state.process_run is not None and _state.process_run.kind == "process":
-            end_run_object(_state.process_run, KILLED)
+    """SIGTERM: mark the runs this process started KILLED, flush, then die of the signal.
+
+    A worker's parent run is not among them (its ``process_run`` is the parent's).
+    """
+    for run in list(_state.stack)[::-1]:
+        end_run_object(run, KILLED)
+    if _state.process_run is not None and _state.process_run.kind == "process":
+        end_run_object(_state.process_run, KILLED)
     training = getattr(_thread, "run", None)
     if training is not None:
         end_run_object(training, KILLED)
