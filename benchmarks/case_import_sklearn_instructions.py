@@ -8,13 +8,14 @@ exit), which is the same from run to run, so one run of each settles the ratio.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import case_import_sklearn
 from _harness import (
     AGENT,
     BASELINE,
     REPORT,
-    RUN_DIR,
     Case,
     CaseResult,
     Context,
@@ -24,21 +25,16 @@ from _harness import (
     verdict,
 )
 
-LIMIT_RATIO = 1.03
-CODE = "import sklearn.ensemble"
+LIMIT_RATIO = case_import_sklearn.LIMIT_RATIO
+CODE = case_import_sklearn.CODE
 CHILD = str(Path(__file__).with_name("_callgrind_child.py"))
 
 
 def variants(ctx: Context) -> list[Variant]:
-    """The same import with and without ``AUTOLOG=1``, each run under callgrind."""
-    command = [ctx.python, CHILD, ctx.python, "-c", CODE]
+    """The ``import_sklearn`` case's two processes, each run under callgrind."""
     return [
-        Variant(BASELINE, command),
-        Variant(
-            AGENT,
-            command,
-            env={"AUTOLOG": "1", "AUTOLOG_TRACKING_URI": f"{RUN_DIR}/autologruns"},
-        ),
+        replace(variant, argv=[ctx.python, CHILD, *variant.argv])
+        for variant in case_import_sklearn.variants(ctx)
     ]
 
 
