@@ -212,6 +212,7 @@ class SqliteStore:
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
+            self._experiment_ids.clear()  # an experiment made in this transaction is gone
             raise
 
     def _write_metrics(self, points: list[tuple[str, str, float, int, float]]) -> None:

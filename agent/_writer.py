@@ -66,7 +66,14 @@ def _start_thread() -> None:
             return
         thread = threading.Thread(target=_run, name="autologagent-writer", daemon=True)
         _thread = thread
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:
+        # Python 3.12 refuses new threads at interpreter shutdown (a run closed in
+        # an atexit handler): go on without one; at_exit flushes synchronously.
+        with _lock:
+            _thread = None
+        return
     _flush_before_multiprocessing_exit()
 
 
@@ -178,6 +185,12 @@ def _flush_locked() -> bool:
     try:
         store().write(batch)
     except Exception as exc:
+        if _bad_record(exc):
+            # A record the store cannot take (a string with a lone surrogate, say)
+            # must not hold back every record after it: write the others alone.
+            batch = _write_each(batch)
+            if not len(batch):
+                return True
         _pending = batch
         _errors.warn(
             f"cannot write to the store at {_store_uri()} ({type(exc).__name__}: {exc}); "
@@ -186,6 +199,46 @@ def _flush_locked() -> bool:
         )
         return False
     return True
+
+
+def _bad_record(exc: Exception) -> bool:
+    """Whether a record failed (a value SQLite cannot bind), not the store (locked, full)."""
+    import sqlite3
+
+    bad = (ValueError, TypeError, OverflowError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+    return isinstance(exc, bad)
+
+
+def _write_each(batch: Batch) -> Batch:
+    """Write record by record (a metric series at a time), dropping those that cannot be written.
+
+    Returns what is left to retry if the store itself fails meanwhile.
+    """
+    units: list[tuple[str, list[Any]]] = []
+    for kind in ("run_starts", "params", "tags", "metrics", "run_ends"):
+        if kind != "metrics":
+            units.extend((kind, [record]) for record in getattr(batch, kind))
+            continue
+        series: dict[tuple[Any, Any], list[Any]] = {}
+        for point in batch.metrics:
+            series.setdefault((point[0], point[1]), []).append(point)
+        units.extend((kind, points) for points in series.values())
+    for index, (kind, unit) in enumerate(units):
+        single = Batch()
+        getattr(single, kind).extend(unit)
+        try:
+            store().write(single)
+        except Exception as exc:
+            if not _bad_record(exc):
+                left = Batch()
+                for later_kind, later in units[index:]:
+                    getattr(left, later_kind).extend(later)
+                return left
+            _errors.warn(
+                f"dropped a record the store cannot take ({type(exc).__name__}: {exc})",
+                key="store-record",
+            )
+    return Batch()
 
 
 def flush_now_or_soon() -> None:

@@ -234,6 +234,15 @@ def test_patched_class_and_instances_pickle(core: ModuleType) -> None:
     assert pickle.loads(pickle.dumps(core.Model)) is core.Model
 
 
+def test_patched_method_looked_up_on_the_class_pickles(core: ModuleType) -> None:
+    """``Model.fit`` (no instance) pickles and unpickles as it does unpatched."""
+    _patch_fit(core, [])
+    restored = pickle.loads(pickle.dumps(core.Model.fit))
+    assert restored.__wrapped__ is core.Model.__dict__["fit"].__wrapped__
+    model = restored(core.Model(), [4])
+    assert model.fitted_ == [4]
+
+
 def test_patched_callables_keep_signature_doc_and_wrapped(core: ModuleType) -> None:
     """Introspection sees the original: signature, docstring, __wrapped__, name."""
     original_fit = core.Model.__dict__["fit"]

@@ -165,3 +165,32 @@ def test_points_logged_right_before_exit_are_flushed(workdir: Path) -> None:
     assert history[-1] == {"step": 9_999, "value": 19_998.0, "timestamp": history[-1]["timestamp"]}
     assert [p["value"] for p in history] == [step * 2.0 for step in range(10_000)]
     assert show_run(workdir)["status"] == "FINISHED"
+
+
+def test_a_record_the_store_cannot_take_loses_nothing_else(workdir: Path) -> None:
+    """A param SQLite cannot encode (a lone surrogate) is dropped alone, not with all later data."""
+    script = write_script(
+        workdir,
+        "poison.py",
+        """
+        import autologagent
+        autologagent.log_metric("before", 1.0)
+        autologagent.log_param("path", "data\\udcff.csv")  # an undecodable file name
+        autologagent.log_param("ok", "yes")
+        autologagent.flush()
+        autologagent.log_metric("after", 2.0)
+        with autologagent.start_run(run_name="later"):
+            autologagent.log_metric("x", 3.0)
+        """,
+    )
+    result = run_python([str(script)], cwd=workdir, check=True)
+    assert "dropped a record" in result.stderr
+    runs = list_runs(workdir)
+    assert sorted((run["name"], run["status"]) for run in runs) == [
+        ("later", "FINISHED"),
+        ("poison.py", "FINISHED"),
+    ]
+    process_run = show_run(workdir, next(r["run_id"] for r in runs if r["name"] == "poison.py"))
+    assert process_run["metrics"] == {"before": 1.0, "after": 2.0}
+    assert process_run["params"] == {"ok": "yes"}
+    assert process_run["experiment"] == "Default"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, list_runs, run_python, show_run, write_script
+from conftest import clean_env, cli, list_runs, run_python, show_run, write_script
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 
@@ -156,3 +156,38 @@ def test_worker_log_metric_goes_to_the_parents_run(workdir: Path, method: str) -
     run = show_run(workdir, parent_id)
     assert run["status"] == "FINISHED"
     assert run["metrics"] == {"parent_metric": 1.0, "worker_0": 0.2, "worker_1": 1.2}
+
+
+def test_root_run_closes_when_no_thread_may_start_at_exit(workdir: Path) -> None:
+    """Python 3.12 refuses new threads in atexit: the root run workers made still ends FINISHED."""
+    script = write_script(
+        workdir,
+        "train.py",
+        """
+        import atexit
+        import multiprocessing
+        import threading
+
+        import autologagent
+
+
+        def work(index):
+            autologagent.log_metric("loss", float(index), step=index)
+
+
+        def no_new_threads(self):
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+
+        if __name__ == "__main__":
+            with multiprocessing.get_context("spawn").Pool(2) as pool:
+                pool.map(work, range(4))
+            # As Python 3.12 does at shutdown (runs before the agent's own atexit handler).
+            atexit.register(setattr, threading.Thread, "start", no_new_threads)
+        """,
+    )
+    result = run_python([str(script)], cwd=workdir, env=clean_env(AUTOLOG="1"), check=True)
+    assert "warning" not in result.stderr, result.stderr
+    runs = list_runs(workdir)
+    assert [(run["name"], run["status"]) for run in runs] == [("train.py", "FINISHED")]
+    assert len(cli(workdir, "runs", "history", "last", "loss")) == 4
