@@ -14,7 +14,7 @@ import sys
 import threading
 
 _reported: set[str] = set()
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a SIGTERM handler may warn mid-warning
 
 
 def _flag(name: str) -> bool:

@@ -384,7 +384,7 @@ def at_exit() -> None:
     elif not _session.is_worker() and not _root_used and _bootstrap._root_run_may_exist():
         # Workers may have created the root run as their parent: close it.
         _writer.enqueue("run_ends", (_session.root_run_id, status, time.time(), True))
-    _writer.flush()
+    _writer.flush_at_exit()
     _session.remove_context()
 
 

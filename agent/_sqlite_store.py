@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import time
 from array import array
 
 from autologagent import _series
@@ -119,12 +120,27 @@ class SqliteStore:
         )
         self._connection.execute("PRAGMA busy_timeout = 60000")
         if create:
-            self._connection.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal()
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         self._experiment_ids: dict[str, int] = {}
 
     # --- schema ---------------------------------------------------------------
+
+    def _enable_wal(self) -> None:
+        """Switch to WAL, waiting out another process doing the same.
+
+        Changing the journal mode can answer "database is locked" at once, without
+        the busy timeout, while several processes open a new store together.
+        """
+        for attempt in range(100):
+            try:
+                self._connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         connection = self._connection

@@ -38,6 +38,7 @@ _wake = threading.Event()
 _thread: threading.Thread | None = None
 _store: Store | None = None
 _pending: Batch | None = None
+_last_failure_transient = False  # the last failed write met a locked store
 _flushing_thread: int | None = None  # the thread inside flush(), if any
 _after_flush: list[Callable[[], None]] = []
 _abandoned_connections: list[Store] = []
@@ -174,7 +175,7 @@ def run_after_flush(action: Callable[[], None]) -> bool:
 
 
 def _flush_locked() -> bool:
-    global _pending
+    global _pending, _last_failure_transient
     batch = _drain()
     if _pending is not None:
         if len(_pending) + len(batch) <= MAX_PENDING_RECORDS:
@@ -185,6 +186,7 @@ def _flush_locked() -> bool:
     try:
         store().write(batch)
     except Exception as exc:
+        _last_failure_transient = _transient(exc)
         if _bad_record(exc):
             # A record the store cannot take (a string with a lone surrogate, say)
             # must not hold back every record after it: write the others alone.
@@ -199,6 +201,24 @@ def _flush_locked() -> bool:
         )
         return False
     return True
+
+
+def flush_at_exit(patience_s: float = 5.0) -> None:
+    """The last flush of the process: wait out a store that another process has locked.
+
+    A store that stays locked past the busy timeout of one attempt is retried for
+    ``patience_s`` more; a store that cannot be written at all is not waited for.
+    """
+    deadline = time.monotonic() + patience_s
+    while not flush() and _last_failure_transient and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _transient(exc: Exception) -> bool:
+    import sqlite3
+
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 def _bad_record(exc: Exception) -> bool:

@@ -194,3 +194,43 @@ def test_a_record_the_store_cannot_take_loses_nothing_else(workdir: Path) -> Non
     assert process_run["metrics"] == {"before": 1.0, "after": 2.0}
     assert process_run["params"] == {"ok": "yes"}
     assert process_run["experiment"] == "Default"
+
+
+def test_a_store_locked_for_seconds_loses_nothing(workdir: Path) -> None:
+    """Another process holding the store's write lock for 3 s: the script waits it out at exit."""
+    setup = write_script(
+        workdir,
+        "setup.py",
+        """
+        import autologagent
+        autologagent.log_metric("created", 1.0)
+        """,
+    )
+    run_python([str(setup)], cwd=workdir, env=_testing_env(), check=True)
+    script = write_script(
+        workdir,
+        "train.py",
+        """
+        import autologagent
+        with autologagent.start_run(run_name="locked-out"):
+            for step in range(5000):
+                autologagent.log_metric("loss", step / 5000, step=step)
+        """,
+    )
+    database = sqlite3.connect(workdir / "autologruns" / "runs.db", isolation_level=None)
+    database.execute("BEGIN EXCLUSIVE")
+    try:
+        process = subprocess.Popen(
+            [PYTHON, str(script)], cwd=workdir, env=_testing_env(), stderr=subprocess.PIPE
+        )
+        time.sleep(3)
+    finally:
+        database.execute("COMMIT")
+        database.close()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert b"autologagent" not in stderr
+    run = next(run for run in list_runs(workdir) if run["name"] == "locked-out")
+    assert run["status"] == "FINISHED"
+    points = _history(workdir, run["run_id"], "loss")
+    assert [point["step"] for point in points] == list(range(5000))
