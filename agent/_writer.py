@@ -41,7 +41,6 @@ _pending: Batch | None = None
 _last_failure_transient = False  # the last failed write met a locked store
 _flushing_thread: int | None = None  # the thread inside flush(), if any
 _after_flush: list[Callable[[], None]] = []
-_abandoned_connections: list[Store] = []
 
 
 def enqueue(kind: str, record: Any) -> None:
@@ -267,12 +266,22 @@ def flush_now_or_soon() -> None:
 
 
 def before_fork() -> None:
-    """Hold the flush lock across ``fork``, so that no thread is inside SQLite then.
+    """Hold the flush lock across ``fork`` and close the store's connection first.
 
-    A child forked while the writer thread held one of SQLite's own mutexes would
-    hang at its first write; waiting for a flush in progress costs milliseconds.
+    No thread is then inside SQLite when the process forks, and the child inherits
+    no SQLite state at all: SQLite keeps per-process tables of open files, locks
+    and WAL shared memory, which a child would otherwise take for its own while
+    the locks behind them belong to the parent. The parent reopens the store at
+    its next flush (a millisecond, once per fork).
     """
+    global _store
     _lock.acquire()
+    if _store is not None:
+        try:
+            _store.close()
+        except Exception:
+            pass
+        _store = None
 
 
 def after_fork_in_parent() -> None:
@@ -287,10 +296,7 @@ def reset_after_fork() -> None:
     _lock = threading.RLock()
     _wake = threading.Event()
     _thread = None
-    if _store is not None:
-        # Never close the parent's connection from the child; just stop using it.
-        _abandoned_connections.append(_store)
-    _store = None
+    _store = None  # closed before the fork
     _pending = None
     _flushing_thread = None
     _after_flush.clear()
