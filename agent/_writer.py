@@ -94,7 +94,37 @@ def _flush_before_multiprocessing_exit() -> None:
     util.Finalize(None, flush, exitpriority=100)
 
 
+# Signals the writer thread never takes: the kernel gives a process-directed
+# signal to any thread that does not block it, and one taken here would leave the
+# main thread asleep in a blocking call (a pool worker waiting for its next task
+# would never see its SIGTERM, and its pool would hang). Blocked here, they go
+# to the main thread, as in a program without the agent.
+_ASYNC_SIGNALS = (
+    "SIGINT",
+    "SIGTERM",
+    "SIGHUP",
+    "SIGQUIT",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGALRM",
+    "SIGCHLD",
+    "SIGPIPE",
+    "SIGWINCH",
+)
+
+
+def _block_async_signals() -> None:
+    import signal
+
+    wanted = {getattr(signal, name) for name in _ASYNC_SIGNALS if hasattr(signal, name)}
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 def _run() -> None:
+    _block_async_signals()
     while True:
         _wake.wait(FLUSH_INTERVAL_S)
         _wake.clear()
