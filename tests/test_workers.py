@@ -191,3 +191,30 @@ def test_root_run_closes_when_no_thread_may_start_at_exit(workdir: Path) -> None
     runs = list_runs(workdir)
     assert [(run["name"], run["status"]) for run in runs] == [("train.py", "FINISHED")]
     assert len(cli(workdir, "runs", "history", "last", "loss")) == 4
+
+
+def test_signals_reach_the_main_thread_not_the_writer(workdir: Path) -> None:
+    """The agent's writer thread blocks SIGTERM/SIGINT, so the kernel always hands them to the
+    main thread: a main thread asleep in a blocking call (a pool worker waiting for work) sees
+    its SIGTERM, as without the agent."""
+    script = write_script(
+        workdir,
+        "probe.py",
+        """
+        import signal
+        import threading
+
+        import autologagent
+        from autologagent import _writer
+
+        autologagent.log_metric("x", 1.0)
+        _writer.ensure_started()
+        writer = next(t for t in threading.enumerate() if t.name == "autologagent-writer")
+        for line in open(f"/proc/self/task/{writer.native_id}/status"):
+            if line.startswith("SigBlk:"):
+                blocked = int(line.split()[1], 16)
+        print(all(blocked >> (sig - 1) & 1 for sig in (signal.SIGTERM, signal.SIGINT)))
+        """,
+    )
+    result = run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    assert result.stdout.strip() == "True"
