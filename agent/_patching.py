@@ -92,13 +92,6 @@ def unpatch(integration: str | None = None) -> int:
     return restored
 
 
-def patched_count(integration: str | None = None) -> int:
-    with _registry_lock:
-        return sum(
-            1 for r in _registry.values() if integration is None or r.integration == integration
-        )
-
-
 # --- the boundary -------------------------------------------------------------
 
 _thread_state = threading.local()

@@ -290,11 +290,6 @@ def _write_each(batch: Batch) -> Batch:
     return Batch()
 
 
-def flush_now_or_soon() -> None:
-    """Ask the writer thread to flush without waiting for its interval."""
-    _wake.set()
-
-
 def before_fork() -> None:
     """Hold the flush lock across ``fork`` and close the store's connection first.
 

@@ -86,8 +86,7 @@ class _FitLogging(_patching.TrainingHooks):
 
     def start(self) -> None:
         # The run machinery loads with the first fit, not with sklearn's import.
-        from autologagent import _runs, _writer
-        from autologagent._fluent import _param_value
+        from autologagent import _fluent, _runs
 
         estimator_class = type(self.estimator)
         tags = {
@@ -101,9 +100,7 @@ class _FitLogging(_patching.TrainingHooks):
             return
         self.skip = False
         run_id = self.run.info.run_id if self.run is not None else _runs.current_run_id()
-        params = self.estimator.get_params(deep=True)
-        for key, value in params.items():
-            _writer.enqueue("params", (run_id, key, _param_value(run_id, key, value)))
+        _fluent.log_params(self.estimator.get_params(deep=True), run_id=run_id)
 
     def succeeded(self, result: Any) -> None:
         self.failed(None)
