@@ -19,6 +19,7 @@ __all__ = [
     "end_run",
     "flush",
     "last_active_run",
+    "load_model",
     "log_artifact",
     "log_metric",
     "log_metrics",
@@ -29,7 +30,7 @@ __all__ = [
     "start_run",
 ]
 
-_FROM_FLUENT = frozenset(__all__) - {"autolog", "ActiveRun"}
+_FROM_FLUENT = frozenset(__all__) - {"autolog", "ActiveRun", "load_model"}
 
 
 def autolog(**options: "Any") -> None:
@@ -49,6 +50,10 @@ def __getattr__(name: str) -> "Any":
         from autologagent import _fluent
 
         value = getattr(_fluent, name)
+    elif name == "load_model":
+        from autologagent import _models
+
+        value = _models.load_model
     elif name == "ActiveRun":
         from autologagent import _runs
 

@@ -29,6 +29,7 @@ _watching: "dict[str, Any]" = {}
 
 _RUNS_MODULE = "autologagent._runs"
 _WRITER_MODULE = "autologagent._writer"
+_BACKGROUND_MODULE = "autologagent._background"
 
 
 def config() -> "_config.Config":
@@ -108,6 +109,9 @@ def _after_fork_in_child() -> None:
     writer = sys.modules.get(_WRITER_MODULE)
     if writer is not None:
         writer.reset_after_fork()
+    background = sys.modules.get(_BACKGROUND_MODULE)
+    if background is not None:
+        background.reset_after_fork()
 
 
 def bootstrap(loaded: "_config.Config | None" = None) -> None:

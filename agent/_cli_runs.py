@@ -178,6 +178,10 @@ def _print_run(run: RunRecord, as_json: bool) -> None:
         print(f"\n{title} ({len(mapping)})")
         for key, value in mapping.items():
             print(f"  {key} = {value}")
+    print(f"\ndatasets ({len(run.inputs)})")
+    for dataset in run.inputs:
+        print(f"  {dataset['name']} ({dataset['context']}) digest {dataset['digest']}")
+        print(f"    {dataset['profile']}")
     print(f"\nartifacts ({len(run.artifacts)})")
     for path in run.artifacts:
         print(f"  {path}")

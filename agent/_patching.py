@@ -78,6 +78,26 @@ def patch(
         return True
 
 
+def patch_alias(owner: Any, name: str, defining_owner: Any, integration: str) -> bool:
+    """Install at ``owner.name`` the wrapper already at ``defining_owner.name`` (a re-export).
+
+    ``sklearn.metrics.r2_score`` is ``sklearn.metrics._regression.r2_score``: both
+    names must hold the same wrapper, so that pickle, which looks a function up
+    by its defining module and name, finds the very object it was given.
+    """
+    with _registry_lock:
+        key = (id(owner), name)
+        if key in _registry:
+            return False
+        record = _registry.get((id(defining_owner), name))
+        current = vars(owner).get(name)
+        if record is None or current is not record.original:
+            return False
+        setattr(owner, name, record.wrapper)
+        _registry[key] = _Patch(owner, name, current, record.wrapper, integration)
+        return True
+
+
 def unpatch(integration: str | None = None) -> int:
     """Restore the originals of one integration (or all); return how many were restored."""
     restored = 0
@@ -163,6 +183,62 @@ def training_wrapper(where: str, make_hooks: HooksFactory) -> Callable[..., Any]
             return result
         finally:
             _thread_state.depth = 0
+
+    return wrapper
+
+
+class CallObserver:
+    """Sees the result of an observed (non-training) call, such as ``predict`` or ``score``."""
+
+    def succeeded(self, result: Any) -> None:
+        """Called with the user's return value."""
+
+
+ObserverFactory = Callable[[Any, tuple, dict], "CallObserver | None"]
+_observing = threading.local()
+
+
+def observing_wrapper(where: str, make_observer: ObserverFactory) -> Callable[..., Any]:
+    """A wrapt wrapper for calls that evaluate rather than train (``predict``, ``score``).
+
+    Only the outermost observed call of a thread outside any training call is
+    observed: ``score`` calling ``predict`` inside, or the agent computing its
+    own training metrics, observes nothing. The call itself runs exactly once,
+    untouched, and the wrapper leaves no frame in the user's tracebacks.
+    """
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if getattr(_thread_state, "depth", 0) or getattr(_observing, "depth", 0):
+            try:
+                return wrapped(*args, **kwargs)
+            except BaseException as exc:
+                exc.__traceback__ = _without_frame(exc.__traceback__, wrapper.__code__)
+                raise
+        observer = None
+        try:
+            observer = make_observer(instance, args, kwargs)
+        except Exception as own:
+            _errors.report(own, where)
+        if observer is None:
+            try:
+                return wrapped(*args, **kwargs)
+            except BaseException as exc:
+                exc.__traceback__ = _without_frame(exc.__traceback__, wrapper.__code__)
+                raise
+        _observing.depth = 1
+        try:
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                exc.__traceback__ = _without_frame(exc.__traceback__, wrapper.__code__)
+                raise
+            try:
+                observer.succeeded(result)
+            except Exception as own:
+                _errors.report(own, where)
+            return result
+        finally:
+            _observing.depth = 0
 
     return wrapper
 

@@ -356,6 +356,30 @@ def finish_training_run(run: ActiveRun | None, exc: BaseException | None) -> Non
     end_run_object(run, status_for_exception(exc), exc)
 
 
+def record_child_run(
+    parent_run_id: str,
+    name: str,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> str:
+    """A finished child run in one go (a search's candidate); returns its run id.
+
+    It never becomes active: it only records what the parent's training call found.
+    """
+    run_id = _session.new_run_id()
+    now = time.time()
+    _writer.enqueue("run_starts", (run_id, _experiment(), name, now, parent_run_id, RUNNING))
+    for key, value in params.items():
+        _writer.enqueue("params", (run_id, key, value))
+    for key, value in tags.items():
+        _writer.enqueue("tags", (run_id, key, value))
+    for key, value in metrics.items():
+        _writer.metrics.append((run_id, key, float(value), 0, now))
+    _writer.enqueue("run_ends", (run_id, FINISHED, now, False))
+    return run_id
+
+
 class SkipLogging(Exception):
     """This call is an inner call of the root's training call: log nothing."""
 
@@ -370,6 +394,7 @@ def note_exit_exception(exc: BaseException | None) -> None:
 
 def at_exit() -> None:
     """End what is still running and flush; runs last among atexit handlers."""
+    _wait_for_background_jobs()
     exc = _state.exit_exception
     if exc is None:
         exc = getattr(sys, "last_value", None)
@@ -386,6 +411,18 @@ def at_exit() -> None:
         _writer.enqueue("run_ends", (_session.root_run_id, status, time.time(), True))
     _writer.flush_at_exit()
     _session.remove_context()
+
+
+def _wait_for_background_jobs(timeout: float = 120.0) -> None:
+    """Models, plots and context still being written: let them finish (bounded)."""
+    background = sys.modules.get("autologagent._background")
+    if background is not None and not background.wait(timeout):
+        from autologagent import _errors
+
+        _errors.warn(
+            f"gave up waiting for {background.pending()} background job(s) after {timeout:.0f} s "
+            "at exit; their artifacts may be missing"
+        )
 
 
 def on_terminate(signum: int) -> None:

@@ -217,6 +217,12 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?, ?, ?)",
                     batch.tags,
                 )
+            if batch.inputs:
+                connection.executemany(
+                    "INSERT INTO inputs (run_id, name, digest, source_type, source, schema, "
+                    "profile, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    batch.inputs,
+                )
             if batch.metrics:
                 self._write_metrics(batch.metrics)
             for run_id, status, end, only_if_running in batch.run_ends:
@@ -322,6 +328,15 @@ class SqliteStore:
             )
         }
         record.artifacts = self.list_artifacts(run_id)
+        columns = ("name", "digest", "source_type", "source", "schema", "profile", "context")
+        record.inputs = [
+            dict(zip(columns, row, strict=True))
+            for row in connection.execute(
+                "SELECT name, digest, source_type, source, schema, profile, context "
+                "FROM inputs WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
+            )
+        ]
         return record
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:

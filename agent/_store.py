@@ -17,10 +17,13 @@ from typing import Protocol
 #   Param/Tag (run_id, key, value)
 #   Metric    (run_id, key, value, step, time_s)
 #   RunEnd    (run_id, status, end_time_s, only_if_running)
+#   Input     (run_id, name, digest, source_type, source, schema, profile, context)
 RunStart = tuple[str, str, str, float, "str | None", str]
 KeyValue = tuple[str, str, str]
 Metric = tuple[str, str, float, int, float]
 RunEnd = tuple[str, str, float, bool]
+Input = tuple[str, str, str, str, str, str, str, str]
+RECORD_KINDS = ("run_starts", "params", "tags", "inputs", "metrics", "run_ends")
 
 
 @dataclass
@@ -30,17 +33,12 @@ class Batch:
     run_starts: list[RunStart] = field(default_factory=list)
     params: list[KeyValue] = field(default_factory=list)
     tags: list[KeyValue] = field(default_factory=list)
+    inputs: list[Input] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
     run_ends: list[RunEnd] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return (
-            len(self.run_starts)
-            + len(self.params)
-            + len(self.tags)
-            + len(self.metrics)
-            + len(self.run_ends)
-        )
+        return sum(len(getattr(self, kind)) for kind in RECORD_KINDS)
 
 
 @dataclass
@@ -56,6 +54,8 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
+    # Dataset inputs: name, digest, source_type, source, schema, profile, context.
+    inputs: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from itertools import repeat, starmap
 from typing import Any
 
 from autologagent import _errors
-from autologagent._store import Batch, Store
+from autologagent._store import RECORD_KINDS, Batch, Store
 
 FLUSH_INTERVAL_S = 1.0
 # A batch that cannot be written is kept and retried at the next flush, so that a
@@ -166,7 +166,7 @@ def _drain() -> Batch:
 
 
 def _merge(older: Batch, newer: Batch) -> Batch:
-    for name in ("run_starts", "params", "tags", "metrics", "run_ends"):
+    for name in RECORD_KINDS:
         getattr(older, name).extend(getattr(newer, name))
     return older
 
@@ -264,7 +264,7 @@ def _write_each(batch: Batch) -> Batch:
     Returns what is left to retry if the store itself fails meanwhile.
     """
     units: list[tuple[str, list[Any]]] = []
-    for kind in ("run_starts", "params", "tags", "metrics", "run_ends"):
+    for kind in RECORD_KINDS:
         if kind != "metrics":
             units.extend((kind, [record]) for record in getattr(batch, kind))
             continue

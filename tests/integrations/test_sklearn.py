@@ -75,7 +75,7 @@ GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(X, y)
 """,
     )
     run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
-    runs = list_runs(workdir)
+    runs = [run for run in list_runs(workdir) if run["parent_run_id"] is None]
     assert [run["name"] for run in runs] == ["GridSearchCV", "Pipeline"]
     pipeline = show_run(workdir, runs[1]["run_id"])
     # deep params: the steps' own params, as MLflow logs them

@@ -1,0 +1,131 @@
+"""Which installed distributions stand behind which imported modules, and their versions.
+
+Used for a model's ``requirements.txt`` (the distributions its pickle refers to)
+and for a run's (the distributions behind every top-level module the program
+imported). importlib-metadata answers from the installed metadata: no
+subprocess, no ``pip freeze``. The module-to-distribution table is built once
+per process (tens of milliseconds), on the background thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable
+
+_lock = threading.Lock()
+_module_table: dict[str, list[str]] | None = None
+_versions: dict[str, str | None] = {}
+
+# Distributions that are tooling, never a requirement of a model or a program.
+_NEVER_REQUIRED = frozenset({"pip", "setuptools", "wheel", "autologagent"})
+
+
+def _metadata():  # type: ignore[no-untyped-def]
+    try:
+        import importlib_metadata as metadata  # the maintained backport, when present
+    except ImportError:  # pragma: no cover - a dependency of the agent
+        from importlib import metadata  # type: ignore[no-redef]
+    return metadata
+
+
+def module_distributions() -> dict[str, list[str]]:
+    """Top-level module name -> the distributions that provide it (cached)."""
+    global _module_table
+    with _lock:
+        if _module_table is None:
+            _module_table = {
+                module: sorted(set(dists))
+                for module, dists in _metadata().packages_distributions().items()
+            }
+        return _module_table
+
+
+def version(distribution: str) -> str | None:
+    """The installed version of ``distribution``, or None."""
+    if distribution not in _versions:
+        try:
+            _versions[distribution] = _metadata().version(distribution)
+        except Exception:
+            _versions[distribution] = None
+    return _versions[distribution]
+
+
+def top_level(module_names: Iterable[str]) -> set[str]:
+    """The top-level package of each dotted module name."""
+    return {name.partition(".")[0] for name in module_names if name}
+
+
+# Top-level modules whose distribution has another name, for the fast path below.
+_KNOWN_DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "dateutil": "python-dateutil",
+    "yaml": "PyYAML",
+    "PIL": "pillow",
+    "cv2": "opencv-python",
+    "git": "GitPython",
+    "attr": "attrs",
+    "bs4": "beautifulsoup4",
+    "jwt": "PyJWT",
+    "mpl_toolkits": "matplotlib",
+    "lightning_fabric": "lightning",
+    "google": "protobuf",
+}
+
+
+def _direct_distribution(module: str) -> str | None:
+    """The distribution named like the module (or in the table above), if installed."""
+    for candidate in (_KNOWN_DISTRIBUTIONS.get(module), module, module.replace("_", "-")):
+        if candidate and version(candidate) is not None:
+            return candidate
+    return None
+
+
+def _is_installed_module(module: str) -> bool:
+    """Whether the module was loaded from site-packages (not the user's own code)."""
+    loaded = sys.modules.get(module)
+    path = getattr(loaded, "__file__", None) or ""
+    if not path:
+        locations = getattr(getattr(loaded, "__spec__", None), "submodule_search_locations", None)
+        path = next(iter(locations or ()), "")
+    return "site-packages" in path or "dist-packages" in path
+
+
+def distributions_for(module_names: Iterable[str]) -> dict[str, str]:
+    """Distribution name -> installed version, for the distributions behind the modules.
+
+    Modules of the standard library, of no installed distribution (the user's own
+    code) and of tooling are left out. A module whose distribution has its name
+    (numpy, scipy, torch) is answered at once; the full module table, which
+    reads every installed distribution's file list, is built only for the rest.
+    """
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    found: dict[str, str] = {}
+    for module in sorted(top_level(module_names)):
+        if module in stdlib or module.startswith("_"):
+            continue
+        direct = _direct_distribution(module)
+        if direct is not None:
+            distributions = [direct]
+        elif module in sys.modules and not _is_installed_module(module):
+            continue
+        else:
+            distributions = module_distributions().get(module, [])
+        for distribution in distributions:
+            if distribution.lower() in _NEVER_REQUIRED:
+                continue
+            installed = version(distribution)
+            if installed is not None:
+                found[distribution] = installed
+    return found
+
+
+def requirements_text(pins: dict[str, str]) -> str:
+    """``name==version`` lines, sorted case-insensitively, as pip reads them."""
+    return "".join(f"{name}=={pins[name]}\n" for name in sorted(pins, key=str.lower))
+
+
+def imported_distributions() -> dict[str, str]:
+    """The distributions behind every top-level module this program has imported."""
+    return distributions_for(list(sys.modules))
