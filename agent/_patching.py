@@ -83,7 +83,10 @@ def patch_alias(owner: Any, name: str, defining_owner: Any, integration: str) ->
 
     ``sklearn.metrics.r2_score`` is ``sklearn.metrics._regression.r2_score``: both
     names must hold the same wrapper, so that pickle, which looks a function up
-    by its defining module and name, finds the very object it was given.
+    by its defining module and name, finds the very object it was given. A
+    re-export made after the defining module was patched (a package's
+    ``from .training import train``) already holds the wrapper: it is recorded
+    too, so that ``unpatch`` puts the original back there as well.
     """
     with _registry_lock:
         key = (id(owner), name)
@@ -91,10 +94,11 @@ def patch_alias(owner: Any, name: str, defining_owner: Any, integration: str) ->
             return False
         record = _registry.get((id(defining_owner), name))
         current = vars(owner).get(name)
-        if record is None or current is not record.original:
+        if record is None or (current is not record.original and current is not record.wrapper):
             return False
-        setattr(owner, name, record.wrapper)
-        _registry[key] = _Patch(owner, name, current, record.wrapper, integration)
+        if current is not record.wrapper:
+            setattr(owner, name, record.wrapper)
+        _registry[key] = _Patch(owner, name, record.original, record.wrapper, integration)
         return True
 
 
@@ -134,6 +138,14 @@ class TrainingHooks:
     def failed(self, exc: BaseException) -> None:
         """Called with the user's exception, which is re-raised afterwards."""
 
+    def arguments(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """The arguments the user's call runs with, after ``start`` (default: unchanged).
+
+        XGBoost's and LightGBM's integrations add their per-round callback here,
+        in new containers: the user's own lists and dicts are never changed.
+        """
+        return args, kwargs
+
 
 HooksFactory = Callable[[Any, tuple, dict], "TrainingHooks | None"]
 
@@ -158,15 +170,17 @@ def training_wrapper(where: str, make_hooks: HooksFactory) -> Callable[..., Any]
         _thread_state.depth = 1
         try:
             hooks = None
+            call_args, call_kwargs = args, kwargs
             try:
                 hooks = make_hooks(instance, args, kwargs)
                 if hooks is not None:
                     hooks.start()
+                    call_args, call_kwargs = hooks.arguments(args, kwargs)
             except Exception as own:
                 # Hooks that started still see the end of the call, so a run they opened closes.
                 _errors.report(own, where)
             try:
-                result = wrapped(*args, **kwargs)
+                result = wrapped(*call_args, **call_kwargs)
             except BaseException as exc:
                 exc.__traceback__ = _without_frame(exc.__traceback__, wrapper.__code__)
                 if hooks is not None:

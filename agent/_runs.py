@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from autologagent import _bootstrap, _session, _writer
+from autologagent import _bootstrap, _context, _session, _writer
 
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 RUN_STATUSES = (FINISHED, FAILED, KILLED, RUNNING)
@@ -196,6 +196,7 @@ def _new_run(
     _writer.enqueue("run_starts", (run_id, _experiment(), name, now, parent_run_id, RUNNING))
     for key, value in (tags or {}).items():
         _writer.enqueue("tags", (run_id, key, value))
+    _context.run_started(run)
     _state.last = run
     _install_signal_handler()
     return run
@@ -281,6 +282,8 @@ def end_run(status: str = FINISHED) -> None:
 
 
 def end_run_object(run: ActiveRun, status: str, exc: BaseException | None = None) -> None:
+    if run.info.status == RUNNING:
+        _context.run_ending(run, status)  # its last system sample, packages (bounded wait)
     with _state.lock:
         if run.info.status != RUNNING:
             return
@@ -399,6 +402,7 @@ def at_exit() -> None:
     if exc is None:
         exc = getattr(sys, "last_value", None)
     status = status_for_exception(exc)
+    _context.process_exiting(exc)
     for run in list(_state.stack)[::-1]:
         end_run_object(run, status, exc)
     training = getattr(_thread, "run", None)
@@ -409,12 +413,18 @@ def at_exit() -> None:
     elif not _session.is_worker() and not _root_used and _bootstrap._root_run_may_exist():
         # Workers may have created the root run as their parent: close it.
         _writer.enqueue("run_ends", (_session.root_run_id, status, time.time(), True))
+    _wait_for_background_jobs()  # what ending those runs queued (their requirements.txt)
     _writer.flush_at_exit()
     _session.remove_context()
 
 
 def _wait_for_background_jobs(timeout: float = 120.0) -> None:
     """Models, plots and context still being written: let them finish (bounded)."""
+    render = sys.modules.get("autologagent._render")
+    if render is not None and not render.wait(timeout):
+        from autologagent import _errors
+
+        _errors.warn(f"gave up waiting for the drawing process after {timeout:.0f} s at exit")
     background = sys.modules.get("autologagent._background")
     if background is not None and not background.wait(timeout):
         from autologagent import _errors
@@ -430,6 +440,7 @@ def on_terminate(signum: int) -> None:
 
     A worker's parent run is not among them (its ``process_run`` is the parent's).
     """
+    _context.process_exiting(signum=signum)
     for run in list(_state.stack)[::-1]:
         end_run_object(run, KILLED)
     if _state.process_run is not None and _state.process_run.kind == "process":

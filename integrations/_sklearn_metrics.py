@@ -154,16 +154,17 @@ def _classifier(
         prefix + "accuracy_score",
         lambda: _weighted(m.accuracy_score, y, y_pred, sample_weight=sw),
     )
-    for name, function in (
-        ("precision_score", m.precision_score),
-        ("recall_score", m.recall_score),
-        ("f1_score", m.f1_score),
-    ):
-        _add(
-            metrics,
-            prefix + name,
-            lambda f=function: _weighted(f, y, y_pred, sample_weight=sw, average="weighted"),
+    # One pass for the three weighted scores: what precision_score, recall_score and
+    # f1_score each compute (and each validate) on their own.
+    try:
+        precision, recall, f1, _ = _weighted(
+            m.precision_recall_fscore_support, y, y_pred, sample_weight=sw, average="weighted"
         )
+        metrics[prefix + "precision_score"] = float(precision)
+        metrics[prefix + "recall_score"] = float(recall)
+        metrics[prefix + "f1_score"] = float(f1)
+    except Exception:
+        pass
     classes = getattr(estimator, "classes_", None)
     if y_proba is not None and getattr(y_proba, "ndim", 0) == 2:
         labels = classes if classes is not None else None

@@ -1,68 +1,130 @@
 """A classifier's training plots as PNG artifacts: confusion matrix, ROC and PR curves.
 
-Drawn on the background worker with matplotlib's object API (a ``Figure`` and
-the Agg canvas), never ``pyplot``: no global figure state is touched, so a user
-plotting in their own thread is unaffected, and no display is needed. matplotlib
-is an optional extra; without it there are no plots and one warning.
+The numbers (the matrix, the curves) are computed in the training process, where
+scikit-learn is loaded; the drawing happens in the agent's drawing process
+(``autologagent._render``), which imports only numpy and matplotlib, so the
+training loop never waits on matplotlib. Drawn with matplotlib's object API (a
+``Figure`` on the Agg canvas), never ``pyplot``. matplotlib is an optional
+extra; without it there are no plots and one warning.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
-from autologagent import _artifacts, _background, _errors
-
 PREFIX = "training_"
+CONFUSION_MATRIX = PREFIX + "confusion_matrix.png"
+ROC_CURVE = PREFIX + "roc_curve.png"
+PR_CURVE = PREFIX + "precision_recall_curve.png"
+_DRAW = "autologagent.integrations._sklearn_plots:draw"
 _DPI = 80
-_warming = False
+_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+_available: bool | None = None
+
+
+def available() -> bool:
+    """Whether matplotlib is installed (one warning the first time it is not)."""
+    global _available
+    if _available is None:
+        import importlib.util
+
+        _available = importlib.util.find_spec("matplotlib") is not None
+        if not _available:
+            from autologagent import _errors
+
+            _errors.warn(
+                "matplotlib is not installed: no plots are logged "
+                "(pip install 'autologagent[plots]' to get them)",
+                key="no-matplotlib",
+            )
+    return _available
 
 
 def warm_up() -> None:
-    """Import matplotlib on the background worker now, while a fit runs.
+    """Start the drawing process while the fit runs, so it is ready when the fit ends."""
+    if available():
+        from autologagent import _render
 
-    The import costs about half a second of Python; a fit spends most of its
-    time in compiled code that releases the GIL, so done now it is nearly free,
-    and the plots drawn when the fit returns start at once.
-    """
-    global _warming
-    if _warming:
-        return
-    _warming = True
-
-    def load() -> None:
-        try:
-            from matplotlib.backends import backend_agg  # noqa: F401
-            from matplotlib.figure import Figure  # noqa: F401
-        except ImportError:
-            pass
-
-    _background.submit(load, "loading matplotlib")
+        _render.warm_up()
 
 
 def submit(run_id: str, y_true: Any, y_pred: Any, y_proba: Any, classes: Any) -> None:
-    """Queue the plots of one classifier's training predictions for ``run_id``."""
+    """Compute one classifier's plot data now and have it drawn for ``run_id``."""
+    if not available():
+        return
     import numpy
+    from autologagent import _artifacts, _render
+    from sklearn import metrics
 
-    y_true = numpy.array(y_true, copy=True)  # the caller's array may change after fit
-    _background.submit(
-        lambda: _draw_all(run_id, y_true, y_pred, y_proba, classes),
-        "drawing the training plots",
+    y_true = numpy.asarray(y_true)
+    labels = list(classes) if classes is not None else sorted(set(y_true.tolist()))
+    matrix = metrics.confusion_matrix(y_true, y_pred, labels=labels)
+    curves: list[tuple[str, Any, Any, Any, Any]] = []
+    if y_proba is not None and getattr(y_proba, "ndim", 0) == 2 and y_proba.shape[1] >= 2:
+        columns = [1] if len(labels) == 2 else range(len(labels))
+        for column in columns:
+            positive = y_true == labels[column]
+            if positive.all() or not positive.any():
+                continue
+            scores = y_proba[:, column]
+            fpr, tpr, _ = metrics.roc_curve(positive, scores)
+            precision, recall, _ = metrics.precision_recall_curve(positive, scores)
+            auc = metrics.auc(fpr, tpr)
+            curves.append((f"class {labels[column]} (AUC {auc:.3f})", fpr, tpr, recall, precision))
+    _render.submit(
+        _DRAW,
+        {
+            "folder": _artifacts.run_artifact_dir(run_id),
+            "matrix": matrix,
+            "labels": [str(label) for label in labels],
+            "curves": curves,
+        },
     )
 
 
-def _matplotlib() -> Any:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        _errors.warn(
-            "matplotlib is not installed: no plots are logged "
-            "(pip install 'autologagent[plots]' to get them)",
-            key="no-matplotlib",
-        )
-        return None
-    return Figure, FigureCanvasAgg
+# --- in the drawing process -------------------------------------------------------
+
+
+def draw(folder: str, matrix: Any, labels: list[str], curves: list[tuple[Any, ...]]) -> None:
+    """Draw and write the plots into ``folder`` (the run's artifact folder)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    os.makedirs(folder, exist_ok=True)
+    figure = _figure(Figure)
+    _confusion_matrix(figure, matrix, labels)
+    _write(folder, CONFUSION_MATRIX, _png(figure, FigureCanvasAgg))
+    if not curves:
+        return
+    roc = _figure(Figure)
+    _plot_curves(
+        roc,
+        [(c[1], c[2], c[0]) for c in curves],
+        "False positive rate",
+        "True positive rate",
+        "ROC curve",
+        diagonal=True,
+    )
+    _write(folder, ROC_CURVE, _png(roc, FigureCanvasAgg))
+    pr = _figure(Figure)
+    _plot_curves(
+        pr,
+        [(c[3], c[4], c[0]) for c in curves],
+        "Recall",
+        "Precision",
+        "Precision-recall curve",
+        diagonal=False,
+    )
+    _write(folder, PR_CURVE, _png(pr, FigureCanvasAgg))
+
+
+def _write(folder: str, name: str, data: bytes) -> None:
+    partial = os.path.join(folder, f".partial-{os.getpid()}-{name}")
+    with open(partial, "wb") as out:
+        out.write(data)
+    os.replace(partial, os.path.join(folder, name))
 
 
 def _figure(figure_class: Any) -> Any:
@@ -78,72 +140,13 @@ def _png(figure: Any, canvas_class: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _draw_all(run_id: str, y_true: Any, y_pred: Any, y_proba: Any, classes: Any) -> None:
-    tools = _matplotlib()
-    if tools is None:
-        return
-    figure_class, canvas_class = tools
-    from sklearn import metrics
-
-    labels = list(classes) if classes is not None else sorted(set(y_true.tolist()))
-    matrix = metrics.confusion_matrix(y_true, y_pred, labels=labels)
-    _artifacts.write_bytes(
-        run_id,
-        PREFIX + "confusion_matrix.png",
-        _png(_confusion_matrix(_figure(figure_class), matrix, labels), canvas_class),
-    )
-    if y_proba is None or getattr(y_proba, "ndim", 0) != 2 or y_proba.shape[1] < 2:
-        return
-    curves = _curves(y_true, y_proba, labels)
-    if not curves:
-        return
-    roc = _figure(figure_class)
-    _plot_curves(
-        roc,
-        [(fpr, tpr, label) for label, (fpr, tpr, _p, _r) in curves.items()],
-        "False positive rate",
-        "True positive rate",
-        "ROC curve",
-        diagonal=True,
-    )
-    _artifacts.write_bytes(run_id, PREFIX + "roc_curve.png", _png(roc, canvas_class))
-    pr = _figure(figure_class)
-    _plot_curves(
-        pr,
-        [(r, p, label) for label, (_f, _t, p, r) in curves.items()],
-        "Recall",
-        "Precision",
-        "Precision-recall curve",
-        diagonal=False,
-    )
-    _artifacts.write_bytes(run_id, PREFIX + "precision_recall_curve.png", _png(pr, canvas_class))
-
-
-def _curves(y_true: Any, y_proba: Any, labels: list[Any]) -> dict[str, tuple[Any, ...]]:
-    """label -> (fpr, tpr, precision, recall): the positive class if binary, else one-vs-rest."""
-    from sklearn import metrics
-
-    columns = [1] if len(labels) == 2 else range(len(labels))
-    curves: dict[str, tuple[Any, ...]] = {}
-    for column in columns:
-        positive = y_true == labels[column]
-        if positive.all() or not positive.any():
-            continue
-        scores = y_proba[:, column]
-        fpr, tpr, _ = metrics.roc_curve(positive, scores)
-        precision, recall, _ = metrics.precision_recall_curve(positive, scores)
-        auc = metrics.auc(fpr, tpr)
-        curves[f"class {labels[column]} (AUC {auc:.3f})"] = (fpr, tpr, precision, recall)
-    return curves
-
-
-def _confusion_matrix(figure: Any, matrix: Any, labels: list[Any]) -> Any:
+def _confusion_matrix(figure: Any, matrix: Any, labels: list[str]) -> None:
     axes = figure.add_subplot()
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes)
     ticks = range(len(labels))
-    axes.set_xticks(ticks, [str(label) for label in labels])
-    axes.set_yticks(ticks, [str(label) for label in labels])
+    axes.set_xticks(ticks, labels)
+    axes.set_yticks(ticks, labels)
     axes.set_xlabel("Predicted label")
     axes.set_ylabel("True label")
     axes.set_title("Confusion matrix (training data)")
@@ -160,7 +163,6 @@ def _confusion_matrix(figure: Any, matrix: Any, labels: list[Any]) -> Any:
                     va="center",
                     color="white" if value > threshold else "black",
                 )
-    return figure
 
 
 def _plot_curves(
@@ -178,6 +180,8 @@ def _plot_curves(
         axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.02)
+    axes.set_xticks(_TICKS)  # fixed ticks: no tick search, and fewer labels to draw
+    axes.set_yticks(_TICKS)
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
     axes.set_title(title + " (training data)")

@@ -140,7 +140,7 @@ class _FitLogging(_patching.TrainingHooks):
 
     def __init__(self, estimator: Any, arguments: dict[str, Any]) -> None:
         self.estimator = estimator
-        self.arguments = arguments
+        self.fit_arguments = arguments
         self.run: ActiveRun | None = None
         self.run_id = ""
         self.skip = True  # until the run is open
@@ -171,7 +171,7 @@ class _FitLogging(_patching.TrainingHooks):
             return
         self.skip = False
         self.run_id = self.run.info.run_id if self.run is not None else _runs.current_run_id()
-        self.data_name = _datasets.variable_name(self.arguments.get("X"), _datasets.caller_frame())
+        self.data_name = _datasets.variable_name(self.fit_arguments.get("X"), _datasets.caller_frame())
         _fluent.log_params(self.estimator.get_params(deep=True), run_id=self.run_id)
         _warm_up_while_fitting(self.estimator)
 
@@ -179,7 +179,7 @@ class _FitLogging(_patching.TrainingHooks):
         if self.skip:
             return
         try:
-            _log_fitted(self.estimator, self.arguments, self.run_id, self.data_name)
+            _log_fitted(self.estimator, self.fit_arguments, self.run_id, self.data_name)
         finally:
             self.failed(None)
 

@@ -1,0 +1,164 @@
+"""Drawing off the training process: one helper process renders the plots.
+
+matplotlib is pure Python where it costs (a tenth of a second per plot, half a
+second to import): in a thread of the training process it would hold the GIL
+the training loop needs. So plots are drawn by a separate ``python`` process,
+started at the first plot job (while the fit that will need it still runs) and
+fed through a pipe. It runs on another core, in parallel with training. It is
+not an agent process: it is started isolated (``-I``) with ``AUTOLOG=0``, so it
+makes no runs, and it imports only numpy, matplotlib and the drawing function.
+
+A job is ``(function, kwargs)``: the function is named "module:function" and
+must be in ``autologagent.integrations``; it writes its files itself. At exit
+the training process sends "quit" and waits for the queue to drain (bounded).
+Where no helper process can be started, jobs run on the background thread.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from autologagent import _background, _errors
+
+_ALLOWED_PREFIX = "autologagent.integrations."
+_HEADER = struct.Struct("<I")
+
+_lock = threading.Lock()
+_process: subprocess.Popen[bytes] | None = None
+_failed = False  # the helper could not start: draw in this process from now on
+_reader: threading.Thread | None = None
+_outstanding = 0
+_idle = threading.Condition(_lock)
+
+
+def _start() -> subprocess.Popen[bytes] | None:
+    global _process, _failed, _reader
+    if _process is not None or _failed:
+        return _process
+    env = dict(os.environ, AUTOLOG="0")
+    try:
+        _process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "autologagent._render_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            env=env,
+            close_fds=True,
+        )
+    except (OSError, ValueError) as exc:
+        _failed = True
+        _errors.warn(f"cannot start the drawing process ({exc}); drawing in this process")
+        return None
+    _reader = threading.Thread(
+        target=_read_replies, args=(_process,), daemon=True, name="autologagent-render-replies"
+    )
+    _reader.start()
+    return _process
+
+
+def warm_up() -> None:
+    """Start the helper now, so that it has imported matplotlib when a fit ends."""
+    with _lock:
+        _start()
+
+
+def submit(function: str, kwargs: dict[str, Any]) -> None:
+    """Draw ``function(**kwargs)`` in the helper process (or here, if it cannot run)."""
+    global _outstanding
+    if not function.startswith(_ALLOWED_PREFIX):
+        raise ValueError(f"not a drawing function of the agent: {function!r}")
+    payload = pickle.dumps((function, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    with _lock:
+        process = _start()
+        if process is not None and process.stdin is not None:
+            try:
+                process.stdin.write(_HEADER.pack(len(payload)) + payload)
+                process.stdin.flush()
+                _outstanding += 1
+                return
+            except (OSError, ValueError):
+                _give_up_locked()
+    _background.submit(lambda: call(function, kwargs), f"drawing with {function}")
+
+
+def call(function: str, kwargs: dict[str, Any]) -> None:
+    """Run a drawing function here (the helper process does the same)."""
+    import importlib
+
+    module_name, _, name = function.partition(":")
+    if not module_name.startswith(_ALLOWED_PREFIX):
+        raise ValueError(f"not a drawing function of the agent: {function!r}")
+    getattr(importlib.import_module(module_name), name)(**kwargs)
+
+
+def _read_replies(process: subprocess.Popen[bytes]) -> None:
+    global _outstanding
+    from autologagent._writer import _block_async_signals
+
+    _block_async_signals()
+    stream = process.stdout
+    assert stream is not None
+    for line in stream:
+        text = line.decode("utf-8", "replace").rstrip("\n")
+        if text != "ok":
+            _errors.warn(f"drawing failed: {text}", key="render-" + text[:60])
+        with _lock:
+            _outstanding -= 1
+            _idle.notify_all()
+    with _lock:
+        _outstanding = 0
+        _idle.notify_all()
+
+
+def _give_up_locked() -> None:
+    global _process, _failed
+    _failed = True
+    _process = None
+
+
+def wait(timeout: float = 120.0) -> bool:
+    """Finish every job sent so far and stop the helper; False if ``timeout`` passed."""
+    global _process
+    with _lock:
+        process = _process
+        _process = None
+    if process is None:
+        return True
+    try:
+        if process.stdin is not None:
+            process.stdin.write(_HEADER.pack(0))  # an empty frame: quit when done
+            process.stdin.close()
+    except (OSError, ValueError):
+        pass
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return False
+    if _reader is not None:
+        _reader.join(5)
+    return True
+
+
+def reset_after_fork() -> None:
+    """A forked child must not write into the parent's helper, nor wait for it."""
+    global _process, _lock, _idle, _outstanding, _reader
+    process = _process
+    _process = None
+    _reader = None
+    _outstanding = 0
+    _lock = threading.Lock()
+    _idle = threading.Condition(_lock)
+    if process is not None:
+        for stream in (process.stdin, process.stdout):
+            try:
+                if stream is not None:
+                    os.close(stream.fileno())
+            except (OSError, ValueError):
+                pass

@@ -1,0 +1,43 @@
+"""The drawing process (see ``_render``): read jobs from stdin, draw, answer on stdout.
+
+Each job is a length-prefixed pickle of ``(function, kwargs)`` from the training
+process that started this one (through a private pipe). An empty frame, or the
+end of the input, means quit. Each job gets one line back: ``ok`` or the error.
+"""
+
+import struct
+import sys
+
+
+def main() -> None:
+    import pickle
+
+    from autologagent import _render
+
+    header = struct.Struct("<I")
+    source = sys.stdin.buffer
+    answers = sys.stdout
+    # Load matplotlib now: the first job comes when the fit it plots has ended.
+    try:
+        from matplotlib.backends import backend_agg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except ImportError:
+        pass
+    while True:
+        raw = source.read(header.size)
+        if len(raw) < header.size:
+            return
+        (size,) = header.unpack(raw)
+        if size == 0:
+            return
+        function, kwargs = pickle.loads(source.read(size))
+        try:
+            _render.call(function, kwargs)
+            answers.write("ok\n")
+        except Exception as exc:
+            answers.write(f"{function}: {type(exc).__name__}: {exc}".replace("\n", " ") + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    main()
