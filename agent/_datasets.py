@@ -84,23 +84,30 @@ def digest(value: Any) -> str:
 
 
 def _content_samples(value: Any) -> list[bytes]:
+    """The bytes to hash: all of a small data set, the first and last rows of a large one.
+
+    Rows are sliced before any conversion, so a large DataFrame is never copied.
+    """
     try:
         import numpy
 
-        if hasattr(value, "to_numpy"):  # pandas
-            array = value.to_numpy()
-        elif hasattr(value, "toarray") and hasattr(value, "nnz"):  # scipy.sparse
+        if hasattr(value, "toarray") and hasattr(value, "nnz"):  # scipy.sparse
             return [numpy.ascontiguousarray(value.data[: _DIGEST_ROWS * 10]).tobytes()]
+        rows = len(value)
+        if rows <= 2 * _DIGEST_ROWS:
+            parts = [value]
+        elif hasattr(value, "iloc"):  # pandas
+            parts = [value.iloc[:_DIGEST_ROWS], value.iloc[-_DIGEST_ROWS:]]
         else:
-            array = numpy.asarray(value)
-        if array.dtype == object:
-            sample = array if len(array) <= 2 * _DIGEST_ROWS else array[:_DIGEST_ROWS]
-            return [repr(sample.tolist()).encode()]
-        if len(array) <= 2 * _DIGEST_ROWS:
-            return [numpy.ascontiguousarray(array).tobytes()]
-        head = numpy.ascontiguousarray(array[:_DIGEST_ROWS]).tobytes()
-        tail = numpy.ascontiguousarray(array[-_DIGEST_ROWS:]).tobytes()
-        return [head, tail]
+            parts = [value[:_DIGEST_ROWS], value[-_DIGEST_ROWS:]]
+        samples = []
+        for part in parts:
+            array = part.to_numpy() if hasattr(part, "to_numpy") else numpy.asarray(part)
+            if array.dtype == object:
+                samples.append(repr(array.tolist()).encode())
+            else:
+                samples.append(numpy.ascontiguousarray(array).tobytes())
+        return samples
     except Exception:
         return [repr(type(value)).encode()]
 

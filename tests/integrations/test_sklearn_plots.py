@@ -1,0 +1,79 @@
+"""scikit-learn plots: drawn by the agent's drawing process, or not at all without matplotlib."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+from conftest import clean_env, list_runs, run_python, write_script
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLOTS = (
+    "training_confusion_matrix.png",
+    "training_roc_curve.png",
+    "training_precision_recall_curve.png",
+)
+TWO_FITS = """
+import os, sys
+{prelude}
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+X, y = make_classification(n_samples=120, n_features=5, n_classes=3, n_informative=3,
+                           random_state=0)
+LogisticRegression(max_iter=300).fit(X, y)
+LogisticRegression(C=0.5, max_iter=300).fit(X, y)
+"""
+
+
+def _artifact_dir(workdir: Path, run_id: str) -> Path:
+    return workdir / "autologruns" / "artifacts" / run_id
+
+
+def test_each_classifier_fit_gets_three_pngs_and_the_drawing_process_is_gone(
+    workdir: Path,
+) -> None:
+    script = write_script(
+        workdir,
+        "train.py",
+        TWO_FITS.format(prelude="")
+        + """
+import psutil
+print(len(psutil.Process().children(recursive=True)))
+""",
+    )
+    result = run_python(
+        [str(script)], cwd=workdir, env=clean_env(AUTOLOG="1", AUTOLOG_TESTING="1"), check=True
+    )
+    assert result.stderr == ""
+    runs = list_runs(workdir)
+    assert len(runs) == 2  # the drawing process made no run of its own
+    for run in runs:
+        folder = _artifact_dir(workdir, run["run_id"])
+        for name in PLOTS:
+            assert (folder / name).read_bytes().startswith(PNG_SIGNATURE), name
+    # While the program ran, the drawing process was its one child; at exit it was
+    # waited for (the PNGs above exist), so no process is left behind.
+    assert result.stdout.strip() == "1"
+    leftovers = [
+        process.pid
+        for process in psutil.process_iter(["cmdline", "cwd"])
+        if "autologagent._render_worker" in " ".join(process.info["cmdline"] or ())
+        and process.info["cwd"] == str(workdir)
+    ]
+    assert leftovers == []
+
+def test_without_matplotlib_no_plots_and_one_warning(workdir: Path) -> None:
+    """A program where matplotlib cannot be imported: the runs are whole, minus the plots."""
+    script = write_script(
+        workdir, "train.py", TWO_FITS.format(prelude='sys.modules["matplotlib"] = None')
+    )
+    result = run_python([str(script)], cwd=workdir, env=clean_env(AUTOLOG="1"), check=True)
+    warnings = [line for line in result.stderr.splitlines() if "autologagent: warning" in line]
+    assert len(warnings) == 1
+    assert "matplotlib is not installed" in warnings[0]
+    runs = list_runs(workdir)
+    assert len(runs) == 2
+    for run in runs:
+        files = {path.name for path in _artifact_dir(workdir, run["run_id"]).rglob("*")}
+        assert "model.pkl" in files
+        assert not files & set(PLOTS)
