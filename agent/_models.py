@@ -23,6 +23,7 @@ import json
 import os
 import pickletools
 import platform
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -118,7 +119,12 @@ def load_model(run_id: str, artifact_path: str = MODEL_DIR, uri: str | None = No
     from autologagent import _bootstrap
     from autologagent._store import open_store
 
-    _background.wait()  # a model this process just logged may still be being written
+    # A model this process just logged may still be being written, and its run's
+    # row may still be queued for the store.
+    _background.wait()
+    writer = sys.modules.get("autologagent._writer")
+    if writer is not None:
+        writer.wait_idle()
     store_uri = uri or str(_bootstrap.config().get("tracking_uri"))
     store = open_store(store_uri, create=False)
     try:

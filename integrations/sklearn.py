@@ -26,7 +26,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from autologagent import _bootstrap, _patching
+from autologagent import _bootstrap, _patching, _session
 
 from . import _sklearn_eval
 
@@ -171,7 +171,9 @@ class _FitLogging(_patching.TrainingHooks):
             return
         self.skip = False
         self.run_id = self.run.info.run_id if self.run is not None else _runs.current_run_id()
-        self.data_name = _datasets.variable_name(self.fit_arguments.get("X"), _datasets.caller_frame())
+        self.data_name = _datasets.variable_name(
+            self.fit_arguments.get("X"), _datasets.caller_frame()
+        )
         _fluent.log_params(self.estimator.get_params(deep=True), run_id=self.run_id)
         _warm_up_while_fitting(self.estimator)
 
@@ -195,7 +197,7 @@ def _warm_up_while_fitting(estimator: Any) -> None:
     """Load what the end of the fit will need on the background worker, during the fit."""
     from . import _sklearn_metrics, _sklearn_plots
 
-    if _sklearn_metrics.estimator_kind(estimator) == "classifier":
+    if _sklearn_metrics.estimator_kind(estimator) == "classifier" and not _session.is_worker():
         _sklearn_plots.warm_up()
 
 
@@ -221,7 +223,8 @@ def _log_fitted(
     if X is not None:
         metrics, predictions = _sklearn_metrics.training_metrics(estimator, X, y, sample_weight)
     _fluent.log_metrics(metrics, step=0, run_id=run_id)
-    if predictions is not None:
+    if predictions is not None and not _session.is_worker():
+        # A fit in a pool worker is one fold or one candidate among many: no plots.
         _sklearn_plots.submit(
             run_id,
             predictions.y_true,
