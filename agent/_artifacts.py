@@ -29,12 +29,36 @@ def _checked(relative_path: str) -> list[str]:
     return parts
 
 
-def write_bytes(run_id: str, relative_path: str, data: bytes) -> str:
+STORE_WARNING_KEY = "artifact-store"
+
+
+def warn_unwritable(exc: BaseException) -> None:
+    """One warning, however many artifacts of however many runs could not be written."""
+    from autologagent import _errors
+
+    _errors.warn(
+        f"cannot write artifacts into the store ({type(exc).__name__}: {exc}); "
+        "training goes on without them",
+        key=STORE_WARNING_KEY,
+    )
+
+
+def write_bytes(run_id: str, relative_path: str, data: bytes) -> str | None:
     """Write ``data`` to the run's artifact ``relative_path`` now; return the file's path.
 
     Written to a temporary name and renamed, so a reader never sees half a file.
+    A store that cannot be written (read-only, full, not a folder) is one warning
+    for the whole process, and None.
     """
     target = os.path.join(run_artifact_dir(run_id), *_checked(relative_path))
+    try:
+        return _write_atomically(target, data)
+    except OSError as exc:
+        warn_unwritable(exc)
+        return None
+
+
+def _write_atomically(target: str, data: bytes) -> str:
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".partial-")
@@ -51,7 +75,7 @@ def write_bytes(run_id: str, relative_path: str, data: bytes) -> str:
     return target
 
 
-def write_text(run_id: str, relative_path: str, text: str) -> str:
+def write_text(run_id: str, relative_path: str, text: str) -> str | None:
     return write_bytes(run_id, relative_path, text.encode("utf-8"))
 
 

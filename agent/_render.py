@@ -106,7 +106,11 @@ def _read_replies(process: subprocess.Popen[bytes]) -> None:
     assert stream is not None
     for line in stream:
         text = line.decode("utf-8", "replace").rstrip("\n")
-        if text != "ok":
+        if text.startswith("store "):
+            from autologagent._artifacts import warn_unwritable
+
+            warn_unwritable(OSError(text[len("store ") :]))
+        elif text != "ok":
             _errors.warn(f"drawing failed: {text}", key="render-" + text[:60])
         with _lock:
             _outstanding -= 1
