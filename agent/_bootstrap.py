@@ -165,7 +165,13 @@ def _watch(name: str) -> None:
             _errors.report(exc, f"patching {module.__name__} for {_name}")
 
     _watching[name] = on_import
-    _finder.watch_package(PACKAGES[name], on_import)
+    for package in _packages_of(PACKAGES[name]):
+        _finder.watch_package(package, on_import)
+
+
+def _packages_of(packages: "str | tuple[str, ...]") -> "tuple[str, ...]":
+    """An integration watches one package, or several (``lightning``, ``pytorch_lightning``)."""
+    return (packages,) if isinstance(packages, str) else packages
 
 
 def _integration(name: str) -> "Any":
@@ -181,7 +187,8 @@ def _unwatch(name: str) -> None:
     from autologagent import _finder
     from autologagent.integrations import PACKAGES
 
-    _finder.unwatch_package(PACKAGES[name], hook)
+    for package in _packages_of(PACKAGES[name]):
+        _finder.unwatch_package(package, hook)
     module = sys.modules.get(f"autologagent.integrations.{name}")
     if module is not None:
         module.unpatch()

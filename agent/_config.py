@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # start-up cost: no typing at run time
 
 # The integrations shipped with the agent, by name. Kept here as data so that
 # validating AUTOLOG_DISABLE costs no import.
-KNOWN_INTEGRATIONS: tuple[str, ...] = ("sklearn",)
+KNOWN_INTEGRATIONS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm", "torch", "lightning")
 
 DEFAULT_TRACKING_URI = "./autologruns"
 SERIALISED_OVERRIDES_VAR = "AUTOLOG_CONFIG"

@@ -9,8 +9,10 @@ per process (tens of milliseconds), on the background thread.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import types
 from collections.abc import Iterable
 
 _lock = threading.Lock()
@@ -129,3 +131,79 @@ def requirements_text(pins: dict[str, str]) -> str:
 def imported_distributions() -> dict[str, str]:
     """The distributions behind every top-level module this program has imported."""
     return distributions_for(list(sys.modules))
+
+
+# Top-level modules of the agent's own dependencies. They are installed because the
+# agent is, and libraries pick some up when present (joblib imports psutil if it
+# can): a program's requirements leave them out unless its own code uses them.
+AGENT_MODULES = frozenset(
+    {
+        "autologagent",
+        "psutil",
+        "git",
+        "gitdb",
+        "smmap",
+        "wrapt",
+        "importlib_metadata",
+        "zipp",
+        "pynvml",
+    }
+)
+
+
+def program_distributions(module_names: Iterable[str]) -> dict[str, str]:
+    """Like ``distributions_for``, without the agent's own dependencies.
+
+    An agent dependency stays when the program's own code (``__main__`` and the
+    modules it imports from outside any installed distribution) refers to it.
+    """
+    tops = top_level(module_names)
+    agent_only = (tops & AGENT_MODULES) - user_code_references(tops & AGENT_MODULES)
+    return distributions_for(tops - agent_only)
+
+
+def user_code_references(candidates: Iterable[str]) -> set[str]:
+    """Which of the ``candidates`` (top-level names) the program's own code refers to.
+
+    A module binds what it imports in its globals (``import psutil``, ``from
+    psutil import Process``): those names are looked for in ``__main__`` and in
+    every module loaded from outside site-packages and the standard library.
+    """
+    wanted = set(candidates)
+    found: set[str] = set()
+    if not wanted:
+        return found
+    for module in _user_modules():
+        for value in list(vars(module).values()):
+            if isinstance(value, types.ModuleType):
+                name = value.__name__
+            elif isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+                name = getattr(value, "__module__", None) or ""
+            else:
+                continue
+            top = name.partition(".")[0] if isinstance(name, str) else ""
+            if top in wanted:
+                found.add(top)
+    return found
+
+
+def _user_modules() -> list[types.ModuleType]:
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib_folder = os.path.dirname(os.__file__)
+    modules = []
+    for name, module in list(sys.modules.items()):
+        if not isinstance(module, types.ModuleType):
+            continue
+        if name != "__main__":
+            top = name.partition(".")[0]
+            if top in stdlib or top in AGENT_MODULES:
+                continue
+            path = getattr(module, "__file__", None) or ""
+            if not path or path.startswith(stdlib_folder) or _installed_path(path):
+                continue
+        modules.append(module)
+    return modules
+
+
+def _installed_path(path: str) -> bool:
+    return "site-packages" in path or "dist-packages" in path

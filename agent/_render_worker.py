@@ -38,7 +38,10 @@ def main() -> None:
             answers.write(f"store {type(exc).__name__}: {exc}".replace("\n", " ") + "\n")
         except Exception as exc:
             answers.write(f"{function}: {type(exc).__name__}: {exc}".replace("\n", " ") + "\n")
-        answers.flush()
+        try:
+            answers.flush()
+        except OSError:  # the training process is gone: nobody to answer
+            return
 
 
 if __name__ == "__main__":

@@ -416,6 +416,23 @@ def at_exit() -> None:
     _wait_for_background_jobs()  # what ending those runs queued (their requirements.txt)
     _writer.flush_at_exit()
     _session.remove_context()
+    if isinstance(exc, KeyboardInterrupt) and "autologagent._execfile" not in sys.modules:
+        _keep_exit_by_sigint()
+
+
+def _keep_exit_by_sigint() -> None:
+    """After an uncaught Ctrl-C python dies of SIGINT, as a shell expects.
+
+    CPython forgets that whenever code runs from a string while it exits (an
+    ``exec``, or a ``namedtuple`` made by a module the agent's threads import
+    then), and exits with status 1 instead. One ``exec`` that ends in
+    KeyboardInterrupt, run last, sets it back. (The command door dies of SIGINT
+    by itself: see ``_cli._arm_exit_by_sigint``.)
+    """
+    try:
+        exec("raise KeyboardInterrupt")
+    except KeyboardInterrupt:
+        pass
 
 
 def _wait_for_background_jobs(timeout: float = 120.0) -> None:

@@ -7,7 +7,11 @@ and every module under it, right after the module executed), ``unpatch()`` and
 the core. This package is imported at start-up, so it holds data only.
 """
 
-# integration name -> the top-level package it watches
-PACKAGES: dict[str, str] = {
+# integration name -> the top-level package(s) it watches
+PACKAGES: dict[str, str | tuple[str, ...]] = {
     "sklearn": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "torch": "torch",
+    "lightning": ("lightning", "pytorch_lightning"),
 }

@@ -102,13 +102,22 @@ def _overrides(estimator: Any, mixin: type) -> bool:
 
 
 def _argmax_predictors() -> tuple[Any, ...]:
-    """``predict`` methods that are exactly ``classes_[argmax(predict_proba)]``."""
-    from sklearn.ensemble._forest import ForestClassifier
-    from sklearn.tree import DecisionTreeClassifier
+    """``predict`` methods that are exactly ``classes_[argmax(predict_proba)]``.
 
-    return tuple(
-        _unwrapped(vars(cls).get("predict")) for cls in (ForestClassifier, DecisionTreeClassifier)
-    )
+    Looked up among the modules already imported: an estimator from a module the
+    program never imported cannot be one of them, so nothing is imported here.
+    """
+    import sys
+
+    found = []
+    for module_name, class_name in (
+        ("sklearn.ensemble._forest", "ForestClassifier"),
+        ("sklearn.tree._classes", "DecisionTreeClassifier"),
+    ):
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if cls is not None:
+            found.append(_unwrapped(vars(cls).get("predict")))
+    return tuple(found)
 
 
 def _unwrapped(function: Any) -> Any:

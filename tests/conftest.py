@@ -82,6 +82,44 @@ def show_run(cwd: Path, run: str = "last", uri: str | None = None) -> dict[str, 
     return cli(cwd, "runs", "show", run, *extra)
 
 
+# What every run records about its context (README, "Run context"): tests that
+# compare a run's own records exactly leave these out.
+CONTEXT_ARTIFACTS = frozenset({"requirements.txt", "git_diff.patch"})
+CONTEXT_TAG_PREFIXES = (
+    "mlflow.source.",
+    "mlflow.user",
+    "mlflow.gitRepoURL",
+    "autolog.command",
+    "autolog.cwd",
+    "autolog.host",
+    "autolog.pid",
+    "autolog.python_",
+    "autolog.platform",
+    "autolog.env.",
+    "autolog.source.",
+    "autolog.version.",
+    "autolog.git.",
+    "autolog.exit_status",
+)
+
+
+def own_metrics(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's metrics without the system metrics (``system/...``)."""
+    return {key: value for key, value in run["metrics"].items() if not key.startswith("system/")}
+
+
+def own_artifacts(run: dict[str, Any]) -> list[str]:
+    """The run's artifacts without ``requirements.txt`` and ``git_diff.patch``."""
+    return [path for path in run["artifacts"] if path not in CONTEXT_ARTIFACTS]
+
+
+def own_tags(run: dict[str, Any]) -> dict[str, str]:
+    """The run's tags without its source, machine, git and package tags."""
+    return {
+        key: value for key, value in run["tags"].items() if not key.startswith(CONTEXT_TAG_PREFIXES)
+    }
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """An empty working folder; the default store lands in ``workdir/autologruns``."""

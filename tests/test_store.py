@@ -7,7 +7,17 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import PYTHON, clean_env, cli, list_runs, run_python, show_run, write_script
+from conftest import (
+    PYTHON,
+    clean_env,
+    cli,
+    list_runs,
+    own_artifacts,
+    own_metrics,
+    run_python,
+    show_run,
+    write_script,
+)
 
 
 def _testing_env(**extra: str) -> dict[str, str]:
@@ -45,8 +55,8 @@ def test_store_is_a_wal_sqlite_file_with_artifacts_beside_it(workdir: Path) -> N
         connection.close()
     assert mode == "wal"
     run = show_run(workdir, run_id)
-    assert run["artifacts"] == ["docs/notes.txt"]
-    assert run["metrics"] == {"loss": 0.5}
+    assert own_artifacts(run) == ["docs/notes.txt"]
+    assert own_metrics(run) == {"loss": 0.5}
 
 
 WRITER = """
@@ -107,7 +117,7 @@ def test_four_processes_write_at_once(workdir: Path) -> None:
         assert [point["value"] for point in history] == [
             index * 100_000 + step * 0.5 for step in range(20_000)
         ]
-        assert show_run(workdir, run_id)["metrics"] == {"value": index * 100_000 + 19_999 * 0.5}
+        assert own_metrics(show_run(workdir, run_id)) == {"value": index * 100_000 + 19_999 * 0.5}
 
 
 def test_points_are_committed_within_about_a_second(workdir: Path) -> None:
@@ -191,7 +201,7 @@ def test_a_record_the_store_cannot_take_loses_nothing_else(workdir: Path) -> Non
         ("poison.py", "FINISHED"),
     ]
     process_run = show_run(workdir, next(r["run_id"] for r in runs if r["name"] == "poison.py"))
-    assert process_run["metrics"] == {"before": 1.0, "after": 2.0}
+    assert own_metrics(process_run) == {"before": 1.0, "after": 2.0}
     assert process_run["params"] == {"ok": "yes"}
     assert process_run["experiment"] == "Default"
 

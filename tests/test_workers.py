@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, cli, list_runs, run_python, show_run, write_script
+from conftest import clean_env, cli, list_runs, own_metrics, run_python, show_run, write_script
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 
@@ -114,10 +114,14 @@ def test_grid_search_with_loky_workers_makes_one_run(workdir: Path) -> None:
         """,
     )
     run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
-    runs = list_runs(workdir)
-    assert [run["name"] for run in runs] == ["GridSearchCV"], runs
+    everything = list_runs(workdir)
+    runs = [run for run in everything if run["parent_run_id"] is None]
+    assert [run["name"] for run in runs] == ["GridSearchCV"], everything
     assert runs[0]["status"] == "FINISHED"
-    assert runs[0]["parent_run_id"] is None
+    # The only other runs are the search's candidates, recorded by the search's run.
+    children = [run for run in everything if run["parent_run_id"] is not None]
+    assert {run["parent_run_id"] for run in children} <= {runs[0]["run_id"]}
+    assert all(run["name"].startswith("LogisticRegression-candidate-") for run in children)
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
@@ -155,7 +159,7 @@ def test_worker_log_metric_goes_to_the_parents_run(workdir: Path, method: str) -
     assert [run["run_id"] for run in runs] == [parent_id], runs
     run = show_run(workdir, parent_id)
     assert run["status"] == "FINISHED"
-    assert run["metrics"] == {"parent_metric": 1.0, "worker_0": 0.2, "worker_1": 1.2}
+    assert own_metrics(run) == {"parent_metric": 1.0, "worker_0": 0.2, "worker_1": 1.2}
 
 
 def test_root_run_closes_when_no_thread_may_start_at_exit(workdir: Path) -> None:

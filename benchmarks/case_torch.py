@@ -1,0 +1,169 @@
+"""Case ``torch_loop``: what autologging costs a plain PyTorch training loop, per step.
+
+A loop of small steps (a 20-64-2 MLP, batches of 16, one thread) is where the
+agent's per-step hooks weigh most: keeping the loss of ``backward()``, counting
+the optimizer's step, watching the learning rate. The child times the loop alone
+(``loop_s``) plain and under ``python -m autologagent``; the row gives the median
+ratio and the overhead per step in microseconds. MLflow logs nothing for a plain
+loop, so there is no MLflow column.
+
+This module is also the child: ``python case_torch.py child EPOCHS`` runs the
+loop and prints ``{"loop_s": ..., "steps": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from _harness import (
+    AGENT,
+    BASELINE,
+    REPORT,
+    RUN_DIR,
+    Case,
+    CaseResult,
+    Context,
+    Row,
+    Variant,
+    agent_activation_error,
+    cell,
+    fmt_ms,
+    verdict,
+)
+
+ROWS, BATCH = 2048, 16  # 128 steps per epoch
+EPOCHS, QUICK_EPOCHS = 20, 5
+RATIO_TARGET = 1.05
+PER_STEP_TARGET_US = 20.0
+MICRO_STEPS = 20_000
+
+
+def _child(epochs: int) -> None:
+    """The timed loop: what a user's script does, without any logging code."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    X = torch.randn(ROWS, 20)
+    y = (X[:, :5].sum(dim=1) > 0).long()
+    loader = DataLoader(TensorDataset(X, y), batch_size=BATCH, shuffle=True)
+    model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    steps = 0
+    start = time.perf_counter()
+    for _epoch in range(epochs):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+    loop_s = time.perf_counter() - start
+    # The smallest step there is (one scalar weight): what is left is mostly the hooks.
+    weight = torch.zeros((), requires_grad=True)
+    tiny = torch.optim.SGD([weight], lr=0.01)
+    start = time.perf_counter()
+    for _ in range(MICRO_STEPS):
+        tiny.zero_grad()
+        (weight * 2.0 - 1.0).abs().backward()
+        tiny.step()
+    micro_s = time.perf_counter() - start
+    print(json.dumps({"loop_s": loop_s, "steps": steps, "micro_s": micro_s}))
+
+
+def variants(ctx: Context) -> list[Variant]:
+    """Plain, then under the command door; the same loop, the same epochs."""
+    epochs = str(QUICK_EPOCHS if ctx.quick else EPOCHS)
+    argv = [__file__, "child", epochs]
+    warmup = [__file__, "child", "1"]
+    env = {"AUTOLOG_TRACKING_URI": f"{RUN_DIR}/autologruns"}
+    return [
+        Variant(BASELINE, [ctx.python, *argv], warmup_argv=[ctx.python, *warmup]),
+        Variant(
+            AGENT,
+            [ctx.python, "-m", "autologagent", *argv],
+            env=env,
+            warmup_argv=[ctx.python, "-m", "autologagent", *warmup],
+        ),
+    ]
+
+
+def check(ctx: Context) -> str | None:
+    """The agent activates, and torch imports in its interpreter."""
+    import subprocess
+
+    error = agent_activation_error(ctx)
+    if error:
+        return error
+    proc = subprocess.run(
+        [ctx.python, "-c", "import torch"], capture_output=True, timeout=120, check=False
+    )
+    return None if proc.returncode == 0 else f"torch not installed in {ctx.python}"
+
+
+def evaluate(outcome: CaseResult, ctx: Context) -> list[Row]:
+    """Median loop time, agent against baseline, and the difference per step."""
+    b = outcome.get(BASELINE).summary("loop_s")
+    a = outcome.get(AGENT).summary("loop_s")
+    steps = outcome.get(BASELINE).summary("steps").median
+    ratio = a.median / b.median
+    per_step_us = (a.median - b.median) / steps * 1e6
+    mb = outcome.get(BASELINE).summary("micro_s")
+    ma = outcome.get(AGENT).summary("micro_s")
+    micro_us = (ma.median - mb.median) / MICRO_STEPS * 1e6
+    micro_min_us = (ma.min - mb.min) / MICRO_STEPS * 1e6
+    return [
+        Row(
+            f"torch_loop ({steps:,.0f} steps, loop time)",
+            cell(b, fmt_ms),
+            cell(a, fmt_ms),
+            f"×{ratio:.3f} ({per_step_us:+.1f} µs/step)",
+            "— (MLflow logs nothing for a plain loop)",
+            f"≤ ×{RATIO_TARGET} (median ratio)",
+            verdict(ratio <= RATIO_TARGET),
+        ),
+        Row(
+            f"torch_loop hooks ({MICRO_STEPS:,} scalar steps)",
+            cell(mb, fmt_ms),
+            cell(ma, fmt_ms),
+            f"{micro_us:+.1f} µs/step (min: {micro_min_us:+.1f})",
+            "—",
+            f"≤ {PER_STEP_TARGET_US:.0f} µs per step",
+            verdict(micro_us <= PER_STEP_TARGET_US),
+        ),
+    ]
+
+
+CASES = [
+    Case(
+        name="torch_loop",
+        description=(
+            f"A plain PyTorch loop (`benchmarks/case_torch.py child`): a 20-64-2 MLP, SGD "
+            f"with momentum, {ROWS} rows in batches of {BATCH} from a DataLoader, "
+            f"{EPOCHS} epochs ({QUICK_EPOCHS} with --quick), one torch thread. The child "
+            "times the loop alone (`loop_s`), plain and under `python -m autologagent`, "
+            "which logs the optimizer's params, `train_loss` per step, `lr`, and the "
+            "epochs. Overhead per step = difference of the medians / steps. Then "
+            f"{MICRO_STEPS:,} steps of SGD on one scalar weight (`micro_s`): the step itself "
+            "costs little, so the difference per step is the hooks' own cost."
+        ),
+        target=f"≤ ×{RATIO_TARGET} on the loop, ≤ {PER_STEP_TARGET_US:.0f} µs per step (hooks)",
+        variants=variants,
+        evaluate=evaluate,
+        measure=REPORT,
+        runs=7,
+        quick_runs=3,
+        warmup=1,
+        timeout_s=600,
+        check=check,
+    )
+]
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "child":
+    _child(int(sys.argv[2]))

@@ -1,0 +1,460 @@
+"""PyTorch: plain training loops, logged from the calls every loop makes.
+
+A plain loop has no training call with a boundary, so everything goes to the
+process run (or the user's active run), as loop-shaped training does:
+
+- an optimizer's construction (``Optimizer.__init__``): ``optimizer_name``, its
+  ``defaults`` (``lr``, ``momentum``, ``betas``...) and ``num_params`` as params,
+  as MLflow's Lightning autolog names them;
+- every optimizer step (torch's global step post-hook): the global step, and
+  each param group's learning rate (``lr``, ``lr-group1``...) when it changes;
+- the loss: the 0-dim tensor ``backward()`` is called on, as ``train_loss``, one
+  point per step (or per ``log_every_n_steps``). The tensors are only detached
+  and kept; they become floats in batches (one ``torch.stack(...).tolist()`` per
+  second or 256 steps, at an epoch's end and at exit), so a CUDA loop is never
+  synchronised per step;
+- epochs: each fresh iteration over the DataLoader that optimizer steps happen
+  in (``DataLoader.__iter__``) ends the previous epoch: ``train_loss_epoch`` (its
+  mean loss) and ``epoch``, both at the epoch's index as step;
+- ``torch.save(obj, path)`` of a module or a (state) dict: the file as an
+  artifact, copied by the background worker after the save returned, and the
+  module's printed architecture as ``model_summary.txt``.
+
+Inside a patched training call (Lightning's ``Trainer.fit``, an sklearn
+``fit``) and in worker processes (DataLoader workers, multiprocessing children)
+these hooks do nothing: the training call logs, and workers never make runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import weakref
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from autologagent import _bootstrap, _errors, _patching, _session
+
+NAME = "torch"
+# The PyTorch releases this integration is tested with, (major, minor) inclusive.
+SUPPORTED = ((2, 0), (2, 13))
+LOSS_KEY = "train_loss"
+EPOCH_LOSS_KEY = "train_loss_epoch"
+EPOCH_KEY = "epoch"
+SUMMARY_FILE = "model_summary.txt"
+# Losses are turned into floats when this many wait, or this many seconds passed.
+CONVERT_EVERY_STEPS = 256
+CONVERT_EVERY_S = 1.0
+
+_now = time.time
+_inside_training_call = _patching.inside_training_call
+
+
+class _LoopState:
+    """What the hooks of one process know about its loop (one training thread)."""
+
+    def __init__(self) -> None:
+        self.off = False  # a worker process: the hooks do nothing
+        self.step = 0  # optimizer steps so far
+        self.epoch = 0
+        self.epoch_steps = 0  # optimizer steps in the current epoch
+        self.pending: list[Any] = []  # losses backward() saw since the last step
+        # (step, epoch, detached loss, timestamp, run id) waiting to become floats
+        self.buffer: list[tuple[int, int, Any, float, str]] = []
+        self.last_convert = _now()
+        self.epoch_sums: dict[int, list[float]] = {}  # epoch -> [sum, count]
+        self.loader: Any = None  # weak reference to the training DataLoader
+        self.current_loader: Any = None  # weak reference to the last iterated one
+        self.lrs: dict[int, list[Any]] = {}  # id(optimizer) -> last learning rates
+        self.optimizers = 0
+        self.summarised: set[int] = set()
+        self.state_dicts: dict[int, Any] = {}  # id(last state dict) -> (weak ref to module, it)
+        self.state_dict_depth = 0
+
+
+_state = _LoopState()
+_step_hook_handle: Any = None
+_registered_exit = False
+
+
+def _silent() -> bool:
+    return _state.off or _inside_training_call()
+
+
+def _run_id() -> str:
+    """The run a record goes to now (the process run starts at the first)."""
+    from autologagent import _runs
+
+    return _runs.fast_run_id or _runs.current_run_id()
+
+
+# --- patching ------------------------------------------------------------------
+
+
+def patch_module(module: ModuleType) -> None:
+    """Patch the optimizer, backward, DataLoader and save as their modules load."""
+    global _step_hook_handle, _registered_exit
+    name = module.__name__
+    if name == "torch":
+        _check_version(module)
+        serialization = sys.modules.get("torch.serialization")
+        if serialization is not None:  # patched already, unless torch loaded before the agent
+            _patching.patch(serialization, "save", _save_wrapper, NAME)
+            _patching.patch_alias(module, "save", serialization, NAME)
+    elif name == "torch.optim.optimizer":
+        optimizer = vars(module).get("Optimizer")
+        register = vars(module).get("register_optimizer_step_post_hook")
+        if optimizer is not None and register is not None:
+            _patching.patch(optimizer, "__init__", _optimizer_init_wrapper, NAME)
+            if _step_hook_handle is None:
+                # torch calls global step hooks after every optimizer's step: one
+                # hook sees them all, where patching would need every subclass.
+                _step_hook_handle = register(_after_step)
+    elif name == "torch._tensor":
+        tensor = vars(module).get("Tensor")
+        if tensor is not None:
+            _patching.patch(tensor, "backward", _backward_wrapper, NAME)
+    elif name == "torch.utils.data.dataloader":
+        loader = vars(module).get("DataLoader")
+        if loader is not None:
+            _patching.patch(loader, "__iter__", _loader_iter_wrapper, NAME)
+    elif name == "torch.serialization":
+        _patching.patch(module, "save", _save_wrapper, NAME)
+    elif name == "torch.nn.modules.module":
+        module_class = vars(module).get("Module")
+        if module_class is not None:
+            _patching.patch(module_class, "state_dict", _state_dict_wrapper, NAME)
+    if not _registered_exit:
+        _registered_exit = True
+        _state.off = _session.is_worker()
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        import atexit
+
+        # Registered after the agent's own exit handler, so it runs before the runs end.
+        atexit.register(_at_exit)
+
+
+def unpatch() -> None:
+    """Restore every original and remove the step hook."""
+    global _step_hook_handle
+    _patching.unpatch(NAME)
+    if _step_hook_handle is not None:
+        _step_hook_handle.remove()
+        _step_hook_handle = None
+
+
+def autolog(disable: bool = False, **options: Any) -> None:
+    """Options for PyTorch alone; they supersede ``autologagent.autolog(...)``."""
+    _bootstrap.autolog_integration(NAME, disable=disable, **options)
+
+
+def _check_version(module: ModuleType) -> None:
+    version = str(getattr(module, "__version__", "")).split("+")[0]
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return
+    low, high = SUPPORTED
+    if not low <= major_minor <= high:
+        _errors.warn(
+            f"PyTorch {version} is outside the tested range "
+            f"{low[0]}.{low[1]}-{high[0]}.{high[1]}; autologging it anyway",
+            key="torch-version",
+        )
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a DataLoader worker) is a worker: its hooks stay silent."""
+    _state.off = True
+    _state.buffer = []
+    _state.pending = []
+
+
+def _strip(exc: BaseException, wrapper: Any) -> None:
+    """Take the wrapper's frame out of a user's exception (re-raised bare, so it stays out)."""
+    exc.__traceback__ = _patching._without_frame(exc.__traceback__, wrapper.__code__)
+
+
+# --- the optimizer -------------------------------------------------------------
+
+
+def _optimizer_init_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _strip(exc, _optimizer_init_wrapper)
+        raise
+    if not _silent():
+        try:
+            _log_optimizer(instance)
+        except Exception as own:
+            _errors.report(own, "logging a torch optimizer")
+    return result
+
+
+def _log_optimizer(optimizer: Any) -> None:
+    from autologagent import _fluent
+
+    params: dict[str, Any] = {"optimizer_name": type(optimizer).__name__}
+    for key, value in dict(getattr(optimizer, "defaults", {}) or {}).items():
+        if isinstance(value, (bool, int, float, str, tuple, type(None))):
+            params[key] = value
+        elif hasattr(value, "numel") and value.numel() == 1:
+            params[key] = value.item()  # a tensor lr: once, at construction
+    params["num_params"] = sum(
+        param.numel() for group in optimizer.param_groups for param in group["params"]
+    )
+    _state.optimizers += 1
+    if _state.optimizers > 1:  # a second optimizer (a GAN's): its own prefix
+        prefix = f"optimizer{_state.optimizers}_"
+        params = {prefix + key: value for key, value in params.items()}
+    _fluent.log_params(params, run_id=_run_id())
+
+
+def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
+    """torch's global step post-hook: count the step, keep its loss, watch the lr.
+
+    The hot path: a few attribute lookups and one list append.
+    """
+    state = _state
+    if state.off or _inside_training_call():
+        return
+    try:
+        step = state.step
+        state.step = step + 1
+        state.epoch_steps += 1
+        if state.loader is None and state.current_loader is not None:
+            state.loader = state.current_loader  # steps happen in this loader's loop
+        now = _now()
+        run_id = _run_id()
+        pending = state.pending
+        if pending:
+            loss = pending[0] if len(pending) == 1 else _mean(pending)
+            state.pending = []
+            state.buffer.append((step, state.epoch, loss, now, run_id))
+            if (
+                len(state.buffer) >= CONVERT_EVERY_STEPS
+                or now - state.last_convert >= CONVERT_EVERY_S
+            ):
+                _convert()
+        groups = optimizer.param_groups
+        last = state.lrs.get(id(optimizer))
+        if last is None or len(last) != len(groups):
+            _log_lrs(optimizer, groups, last, step, now, run_id)
+        else:
+            for group, old in zip(groups, last, strict=True):
+                if group["lr"] is not old:
+                    _log_lrs(optimizer, groups, last, step, now, run_id)
+                    break
+    except Exception as own:
+        _errors.report(own, "logging a torch optimizer step")
+
+
+def _mean(losses: list[Any]) -> Any:
+    """Gradient accumulation: the step's loss is the mean of its backward losses."""
+    import torch
+
+    return torch.stack([loss.float() for loss in losses]).mean()
+
+
+def _log_lrs(
+    optimizer: Any, groups: list[dict], last: list[Any] | None, step: int, now: float, run_id: str
+) -> None:
+    from autologagent import _fluent
+
+    current = [group["lr"] for group in groups]
+    _state.lrs[id(optimizer)] = current
+    for index, lr in enumerate(current):
+        if last is not None and index < len(last) and lr == last[index]:
+            continue
+        if not isinstance(lr, (int, float)):
+            continue  # a tensor lr would need a device sync: left out
+        key = "lr" if index == 0 else f"lr-group{index}"
+        _fluent.log_metric(key, float(lr), step=step, timestamp=int(now * 1000), run_id=run_id)
+
+
+# --- the loss --------------------------------------------------------------------
+
+
+def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _strip(exc, _backward_wrapper)
+        raise
+    if not _state.off and not _inside_training_call():
+        try:
+            if instance.dim() == 0 and instance.requires_grad:
+                _state.pending.append(instance.detach())
+        except Exception as own:
+            _errors.report(own, "keeping a torch loss")
+    return result
+
+
+def _convert() -> None:
+    """Turn the buffered losses into points: one stack and one ``tolist()`` for all."""
+    state = _state
+    buffer = state.buffer
+    state.buffer = []
+    state.last_convert = _now()
+    if not buffer:
+        return
+    from autologagent import _writer
+
+    tensors = [entry[2] for entry in buffer]
+    try:
+        import torch
+
+        values = torch.stack(tensors).float().tolist()
+    except (RuntimeError, TypeError, ValueError):  # mixed devices or dtypes
+        values = [float(tensor) for tensor in tensors]
+    every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)  # read late: autolog()
+    # Straight onto the writer's queue (log_metric's own checks hold by construction);
+    # the run id came from _run_id(), which started the run and the writer.
+    _writer.ensure_started()
+    append = _writer.metrics.append
+    for (step, epoch, _loss, now, run_id), value in zip(buffer, values, strict=True):
+        sums = state.epoch_sums.setdefault(epoch, [0.0, 0])
+        sums[0] += value
+        sums[1] += 1
+        if step % every_n == 0:
+            append((run_id, LOSS_KEY, value, step, now))
+
+
+# --- epochs ------------------------------------------------------------------------
+
+
+def _loader_iter_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    if not _state.off and not _inside_training_call():
+        try:
+            _on_loader_iter(instance)
+        except Exception as own:
+            _errors.report(own, "logging a torch epoch")
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _strip(exc, _loader_iter_wrapper)
+        raise
+
+
+def _on_loader_iter(loader: Any) -> None:
+    state = _state
+    training = state.loader() if state.loader is not None else None
+    if training is loader and state.epoch_steps:
+        _end_epoch()
+    state.current_loader = weakref.ref(loader)
+
+
+def _end_epoch() -> None:
+    """Log the epoch that ends: its mean loss and its index."""
+    from autologagent import _fluent
+
+    state = _state
+    _convert()
+    epoch = state.epoch
+    run_id = _run_id()
+    sums = state.epoch_sums.pop(epoch, None)
+    if sums and sums[1]:
+        _fluent.log_metric(EPOCH_LOSS_KEY, sums[0] / sums[1], step=epoch, run_id=run_id)
+    _fluent.log_metric(EPOCH_KEY, float(epoch), step=epoch, run_id=run_id)
+    state.epoch = epoch + 1
+    state.epoch_steps = 0
+
+
+def _at_exit() -> None:
+    """Before the runs end: the losses still buffered, and the last epoch."""
+    state = _state
+    if state.off:
+        return
+    try:
+        if state.loader is not None and state.epoch_steps:
+            _end_epoch()
+        else:
+            _convert()
+    except Exception as own:
+        _errors.report(own, "logging the last torch losses")
+
+
+# --- checkpoints ----------------------------------------------------------------------
+
+
+def _state_dict_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """Remember which module an outermost ``state_dict()`` came from (for its summary)."""
+    state = _state
+    state.state_dict_depth += 1
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _strip(exc, _state_dict_wrapper)
+        raise
+    finally:
+        state.state_dict_depth -= 1
+    if state.state_dict_depth == 0 and not state.off:
+        try:
+            state.state_dicts = {id(result): (weakref.ref(instance), result)}
+        except TypeError:
+            pass
+    return result
+
+
+def _save_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _strip(exc, _save_wrapper)
+        raise
+    if not _state.off and not _inside_training_call():
+        try:
+            obj = args[0] if args else kwargs.get("obj")
+            target = args[1] if len(args) > 1 else kwargs.get("f")
+            _on_save(obj, target)
+        except Exception as own:
+            _errors.report(own, "logging a torch checkpoint")
+    return result
+
+
+def _on_save(obj: Any, target: Any) -> None:
+    module = _module_of(obj)
+    if module is None and not isinstance(obj, Mapping):
+        return
+    if not isinstance(target, (str, os.PathLike)):
+        return  # a buffer or an open file: nothing to copy
+    path = os.path.abspath(os.fspath(target))
+    run_id = _run_id()
+    from autologagent import _artifacts, _background
+
+    if module is not None and id(module) not in _state.summarised:
+        _state.summarised.add(id(module))
+        _artifacts.write_later(run_id, SUMMARY_FILE, _summary(module))
+    if not _bootstrap.config().get("log_models", NAME):
+        return
+    name = os.path.basename(path)
+    _background.submit(lambda: _copy(run_id, name, path), f"copying checkpoint {name}")
+
+
+def _module_of(obj: Any) -> Any:
+    """The module saved (``torch.save(model)``) or whose state dict is saved."""
+    nn_module = sys.modules.get("torch.nn.modules.module")
+    module_class = getattr(nn_module, "Module", None)
+    if module_class is not None and isinstance(obj, module_class):
+        return obj
+    entry = _state.state_dicts.get(id(obj))
+    if entry is not None and entry[1] is obj:
+        return entry[0]()
+    return None
+
+
+def _summary(module: Any) -> str:
+    total = sum(param.numel() for param in module.parameters())
+    trainable = sum(param.numel() for param in module.parameters() if param.requires_grad)
+    return f"{module}\n\nTotal params: {total:,}\nTrainable params: {trainable:,}\n"
+
+
+def _copy(run_id: str, name: str, path: str) -> None:
+    from autologagent import _artifacts
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    _artifacts.write_bytes(run_id, name, data)
