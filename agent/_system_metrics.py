@@ -346,7 +346,11 @@ def run_ending(run_id: str, wait_s: float = 0.0) -> None:
     The thread takes it, as soon as it can: ending a run costs its thread a
     wake-up, and the thread stops ``LINGER_S`` later if no run is left.
     """
-    with _lock:
+    # Bounded: a SIGTERM handler ends runs on the main thread, and must never hang
+    # on a lock held by the sampler thread; the last sample is then simply missing.
+    if not _lock.acquire(timeout=1.0):
+        return
+    try:
         state = _runs.pop(run_id, None)
         if state is None:
             return
@@ -354,6 +358,8 @@ def run_ending(run_id: str, wait_s: float = 0.0) -> None:
         if threaded:
             _ending.append(state)
             _wake.set()
+    finally:
+        _lock.release()
     if not threaded:
         _record_last(state)
     elif wait_s > 0:
