@@ -102,6 +102,28 @@ def patch_alias(owner: Any, name: str, defining_owner: Any, integration: str) ->
         return True
 
 
+def warn_if_untested(
+    module: Any, framework: str, supported: tuple[tuple[int, int], tuple[int, int]], key: str
+) -> None:
+    """One warning when ``module.__version__`` is outside the (major, minor) range tested.
+
+    A local version label (``2.13.0+cpu``) is left out; a version that does not
+    parse is not warned about.
+    """
+    version = str(getattr(module, "__version__", "")).split("+")[0]
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return
+    low, high = supported
+    if not low <= major_minor <= high:
+        _errors.warn(
+            f"{framework} {version} is outside the tested range "
+            f"{low[0]}.{low[1]}-{high[0]}.{high[1]}; autologging it anyway",
+            key=key,
+        )
+
+
 def unpatch(integration: str | None = None) -> int:
     """Restore the originals of one integration (or all); return how many were restored."""
     restored = 0

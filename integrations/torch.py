@@ -151,18 +151,7 @@ def autolog(disable: bool = False, **options: Any) -> None:
 
 
 def _check_version(module: ModuleType) -> None:
-    version = str(getattr(module, "__version__", "")).split("+")[0]
-    try:
-        major_minor = tuple(int(part) for part in version.split(".")[:2])
-    except ValueError:
-        return
-    low, high = SUPPORTED
-    if not low <= major_minor <= high:
-        _errors.warn(
-            f"PyTorch {version} is outside the tested range "
-            f"{low[0]}.{low[1]}-{high[0]}.{high[1]}; autologging it anyway",
-            key="torch-version",
-        )
+    _patching.warn_if_untested(module, "PyTorch", SUPPORTED, "torch-version")
 
 
 def _after_fork_in_child() -> None:
