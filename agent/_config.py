@@ -98,13 +98,13 @@ def parse_integration_list(raw: object, source: str) -> frozenset[str]:
 
 
 def parse_tracking_uri(raw: object, source: str) -> str:
-    """Accept a folder, ``file:///folder``, ``sqlite:///path.db``.
+    """Accept a folder, ``file:///folder``, ``sqlite:///path.db``, ``http(s)://host[:port]``.
 
-    An MLflow tracking server (``http(s)://``) is named in the contract but served
-    by a later backend; until then it is refused here, before anything runs.
+    An ``http(s)://`` URI is an MLflow tracking server (``_mlflow_store``). A bad
+    value's message never repeats the URI's credentials.
     """
     text = str(raw).strip()
-    accepted = "a folder, file:///folder or sqlite:///path.db"
+    accepted = "a folder, file:///folder, sqlite:///path.db or http(s)://host[:port]"
     if not text:
         raise _bad(source, raw, accepted)
     scheme, sep, rest = text.partition("://")
@@ -116,10 +116,15 @@ def parse_tracking_uri(raw: object, source: str) -> str:
     if scheme == "file" and rest.startswith("/"):
         return text
     if scheme in ("http", "https"):
-        raise ConfigError(
-            f"{source}={raw!r} is not supported yet: an MLflow tracking server backend "
-            f"is not in this version; expected {accepted}"
-        )
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(text)
+        try:
+            if parts.hostname and (parts.port or 0) >= 0:
+                return text
+        except ValueError:  # a port that is not a number
+            pass
+        raise _bad(source, f"{scheme}://{rest.split('/', 1)[0].rpartition('@')[2]}", accepted)
     raise _bad(source, raw, accepted)
 
 
@@ -260,6 +265,11 @@ def agent_requested(environ: "Mapping[str, str] | None" = None) -> bool:
     return parse_bool(raw, "AUTOLOG")
 
 
+def is_server_uri(uri: str) -> bool:
+    """Whether the tracking URI names an MLflow tracking server."""
+    return uri[:8].lower().startswith(("http://", "https://"))
+
+
 def store_paths(uri: str) -> tuple[str, str]:
     """Return ``(database file, artifact root)`` for a local tracking URI.
 
@@ -269,6 +279,10 @@ def store_paths(uri: str) -> tuple[str, str]:
     if uri.startswith("sqlite:///"):
         database = os.path.abspath(uri[len("sqlite:///") :])
         return database, os.path.join(os.path.dirname(database), "artifacts")
+    if is_server_uri(uri):  # the spool folder, and artifacts staged for upload
+        from autologagent import _spool
+
+        return _spool.server_folder(uri), _spool.staging_root(uri)
     if uri.startswith("file://"):
         uri = uri[len("file://") :]
     folder = os.path.abspath(uri)
@@ -277,6 +291,8 @@ def store_paths(uri: str) -> tuple[str, str]:
 
 def absolute_uri(uri: str) -> str:
     """The same URI with a relative path made absolute, for child processes."""
+    if is_server_uri(uri):
+        return uri
     database, _ = store_paths(uri)
     if uri.startswith("sqlite:///"):
         return "sqlite:///" + database

@@ -86,7 +86,12 @@ class Store(Protocol):
 
 
 def open_store(uri: str, create: bool = True) -> Store:
-    from autologagent._config import store_paths
+    from autologagent._config import is_server_uri, store_paths
+
+    if is_server_uri(uri):
+        from autologagent._mlflow_store import MlflowStore
+
+        return MlflowStore(uri, create=create)
     from autologagent._sqlite_store import SqliteStore
 
     database, artifacts = store_paths(uri)
