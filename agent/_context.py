@@ -96,7 +96,7 @@ def run_started(run: ActiveRun) -> None:
     global _static_submitted
     try:
         run_id = run.info.run_id
-        if _session.is_worker():
+        if _session.is_worker() and _session.rank != 0:
             _enqueue_tags(run_id, _machine_tags_of_worker())
             return
         with _lock:
@@ -114,13 +114,37 @@ def run_started(run: ActiveRun) -> None:
             pass
         if static is not None:
             _record_static(run_id, static, later=True)
-        settings = _bootstrap.config()
-        if settings.get("system_metrics"):
-            from autologagent import _system_metrics
-
-            _system_metrics.run_started(run_id, float(settings.get("system_metrics_interval")))
+        _start_system_metrics(run_id)
     except Exception as exc:
         _errors.report(exc, "recording the run's context")
+
+
+def _start_system_metrics(run_id: str) -> None:
+    settings = _bootstrap.config()
+    if settings.get("system_metrics"):
+        from autologagent import _system_metrics
+
+        prefix = _system_metrics.PREFIX
+        if _session.world_size > 1:  # every rank of a job samples into the job's run
+            prefix = f"{prefix}rank_{_session.rank}/"
+        _system_metrics.run_started(
+            run_id, float(settings.get("system_metrics_interval")), prefix
+        )
+
+
+def rank_joined(run: ActiveRun) -> None:
+    """A rank other than 0 joined its job's run: its own system metrics, nothing else."""
+    try:
+        _start_system_metrics(run.info.run_id)
+    except Exception as exc:
+        _errors.report(exc, "recording the rank's system metrics")
+
+
+def rank_leaving(run: ActiveRun) -> None:
+    """The process leaves a run it did not start: its last system sample, if it took any."""
+    system_metrics = sys.modules.get("autologagent._system_metrics")
+    if system_metrics is not None:
+        system_metrics.run_ending(run.info.run_id, EXIT_WAIT_S)
 
 
 def run_ending(run: ActiveRun, status: str) -> None:

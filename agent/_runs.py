@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from autologagent import _bootstrap, _context, _session, _writer
+from autologagent import _bootstrap, _context, _liveness, _session, _writer
 
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 RUN_STATUSES = (FINISHED, FAILED, KILLED, RUNNING)
@@ -152,7 +152,9 @@ def _start_implicit_run() -> ActiveRun:
     with _state.lock:
         if _state.process_run is not None:
             return _state.process_run
-        if _session.is_worker():
+        if _session.rank is not None:
+            run = _job_run()
+        elif _session.is_worker():
             parent_id, _in_call = _session.read_context()
             run_id = parent_id or _ensure_root_run()
             info = RunInfo(run_id, "", _experiment(), None, time.time())
@@ -164,6 +166,24 @@ def _start_implicit_run() -> ActiveRun:
         _state.process_run = run
         _publish()
         return run
+
+
+def _job_run() -> ActiveRun:
+    """A rank's process run: the job's run, which rank 0 starts and ends."""
+    run_id = _session.job_run_id()
+    if run_id is None and _session.is_worker():
+        run_id = _session.root_run_id
+    if _session.rank == 0:
+        return _new_run(_process_run_name(), "process", parent_run_id=None, run_id=run_id)
+    if run_id is None:  # no launcher under the agent and no rendezvous id: nothing shared
+        run_id = _session.new_run_id()
+    now = time.time()
+    name = _process_run_name()
+    _writer.enqueue("run_starts", (run_id, _experiment(), name, now, None, RUNNING))
+    run = ActiveRun(RunInfo(run_id, name, _experiment(), None, now), "worker-parent")
+    _context.rank_joined(run)
+    _install_signal_handler()
+    return run
 
 
 def _ensure_root_run() -> str:
@@ -194,6 +214,7 @@ def _new_run(
     info = RunInfo(run_id, name, _experiment(), parent_run_id, now)
     run = ActiveRun(info, kind)
     _writer.enqueue("run_starts", (run_id, _experiment(), name, now, parent_run_id, RUNNING))
+    _writer.enqueue("tags", (run_id, _liveness.PROCESS_TAG, _liveness.identity()))
     for key, value in (tags or {}).items():
         _writer.enqueue("tags", (run_id, key, value))
     _context.run_started(run)
@@ -262,6 +283,7 @@ def start_run(
             info = RunInfo(run_id, name, _experiment(), parent_run_id, time.time())
             run = ActiveRun(info, "user")
             _writer.enqueue("run_ends", (run_id, RUNNING, time.time(), False))
+            _writer.enqueue("tags", (run_id, _liveness.PROCESS_TAG, _liveness.identity()))
             for key, value in all_tags.items():
                 _writer.enqueue("tags", (run_id, key, value))
             _state.last = run
@@ -332,6 +354,10 @@ def begin_training_run(name: str, tags: dict[str, str]) -> ActiveRun | None:
 
     Raises ``SkipLogging`` in a worker whose root is inside a training call.
     """
+    if _session.rank is not None:
+        current_run_id()  # the job's run: rank 0's training call logs there
+        if _session.is_other_rank():
+            raise SkipLogging
     with _state.lock:
         existing = active_run()
         if existing is not None and existing.kind != "worker-parent":
@@ -410,6 +436,8 @@ def at_exit() -> None:
         end_run_object(training, status, exc)
     if _state.process_run is not None and _state.process_run.kind == "process":
         end_run_object(_state.process_run, status, exc)
+    elif _state.process_run is not None:
+        _context.rank_leaving(_state.process_run)
     elif not _session.is_worker() and not _root_used and _bootstrap._root_run_may_exist():
         # Workers may have created the root run as their parent: close it.
         _writer.enqueue("run_ends", (_session.root_run_id, status, time.time(), True))
@@ -462,6 +490,8 @@ def on_terminate(signum: int) -> None:
         end_run_object(run, KILLED)
     if _state.process_run is not None and _state.process_run.kind == "process":
         end_run_object(_state.process_run, KILLED)
+    elif _state.process_run is not None:
+        _context.rank_leaving(_state.process_run)
     training = getattr(_thread, "run", None)
     if training is not None:
         end_run_object(training, KILLED)

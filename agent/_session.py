@@ -14,12 +14,23 @@ call (then the worker's fit is an inner fit of that call, e.g. a grid search
 cell on a loky worker, and logs nothing). A file, not the environment, because
 pools outlive the moment they were started (loky reuses its workers, and a
 forkserver forks from a process started once).
+
+A *rank* is one process of a distributed job that torchrun (or another launcher
+setting torch's ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``) started. The job is
+one run: rank 0 logs the training and ends it, every rank adds its own system
+metrics, the other ranks log nothing else (Lightning's ``rank_zero_only``). The
+ranks agree on the run without talking: a rendezvous id (``TORCHELASTIC_RUN_ID``,
+the same on every node) names it when there is one, else their common root's run
+(a launcher started under the agent) is theirs. A process that a rank starts
+inherits those variables but is no rank: the rank marks its pid in
+``AUTOLOG_RANK_PID``, and a fork forgets the rank.
 """
 
 import os
 import sys
 
 SESSION_VAR = "AUTOLOG_SESSION"
+RANK_PID_VAR = "AUTOLOG_RANK_PID"
 
 role = "root"
 root_pid = os.getpid()
@@ -27,6 +38,8 @@ root_run_id = ""
 root_name = ""  # the root's script file name, when known at start-up
 _context_path = ""
 _last_written: tuple[str, bool] | None = None
+rank: int | None = None  # this process's rank in a distributed job, if it is one
+world_size = 1
 
 
 def new_run_id() -> str:
@@ -56,6 +69,45 @@ def start() -> None:
         root_name = _script_name()
         os.environ[SESSION_VAR] = f"{root_pid}:{root_run_id}:{root_name}"
     _context_path = _context_file_for(root_run_id)
+    _find_rank()
+
+
+def _find_rank() -> None:
+    global rank, world_size
+    env = os.environ
+    marker = env.get(RANK_PID_VAR)
+    if marker is not None and marker != str(os.getpid()):
+        return  # a process that a rank started
+    try:
+        found, size = int(env["RANK"]), int(env["WORLD_SIZE"])
+    except (KeyError, ValueError):
+        return
+    if "LOCAL_RANK" not in env or found < 0 or size < 1:
+        return
+    rank, world_size = found, size
+    env[RANK_PID_VAR] = str(os.getpid())
+
+
+def job_run_id() -> str | None:
+    """The run every rank of this job logs to, when the rendezvous names the job."""
+    name = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    if rank is None or not name or name == "none":
+        return None
+    import hashlib
+
+    return hashlib.md5(f"autologagent-job:{name}".encode()).hexdigest()
+
+
+def is_other_rank() -> bool:
+    """A rank of a distributed job other than rank 0: it logs only system metrics."""
+    return rank is not None and rank != 0
+
+
+def logs_training() -> bool:
+    """Whether this process's training hooks log: a root, or rank 0 of a job."""
+    if rank is not None:
+        return rank == 0
+    return role == "root"
 
 
 def _script_name() -> str:
@@ -67,10 +119,11 @@ def _script_name() -> str:
 
 
 def became_forked_child() -> None:
-    global role, _last_written
+    global role, _last_written, rank, world_size
     if role == "root":
         role = "worker"
     _last_written = None
+    rank, world_size = None, 1
 
 
 def is_worker() -> bool:

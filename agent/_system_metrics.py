@@ -53,10 +53,11 @@ Sample = tuple[float, dict[str, float], dict[str, float]]  # time, values, I/O c
 class _RunState:
     """A run being sampled: its next step, and its I/O counters at its first sample."""
 
-    __slots__ = ("run_id", "step", "base", "done")
+    __slots__ = ("run_id", "prefix", "step", "base", "done")
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, prefix: str) -> None:
         self.run_id = run_id
+        self.prefix = prefix  # PREFIX, or a rank's own under it
         self.step = 0
         self.base: dict[str, float] | None = None
         self.done = threading.Event()  # set once its last sample is queued
@@ -297,14 +298,15 @@ def _record(state: _RunState, sample: Sample) -> None:
     if state.base is None:
         state.base = counters
     run_id = state.run_id
+    prefix = state.prefix
     append = _writer.metrics.append
     for key, value in values.items():
-        append((run_id, PREFIX + key, float(value), step, timestamp))
+        append((run_id, prefix + key, float(value), step, timestamp))
     for key, value in counters.items():
         base = state.base.get(key)
         if base is not None:
             megabytes = max(0.0, value - base) / MB
-            append((run_id, f"{PREFIX}{key}_megabytes", megabytes, step, timestamp))
+            append((run_id, f"{prefix}{key}_megabytes", megabytes, step, timestamp))
 
 
 def _record_last(state: _RunState) -> None:
@@ -314,10 +316,10 @@ def _record_last(state: _RunState) -> None:
     _record(state, _recent_sample())
 
 
-def run_started(run_id: str, interval_s: float) -> None:
+def run_started(run_id: str, interval_s: float, prefix: str = PREFIX) -> None:
     """Sample ``run_id`` from now on: the thread takes its start sample at once."""
     global _thread, _wake
-    state = _RunState(run_id)
+    state = _RunState(run_id, prefix)
     with _lock:
         _runs[run_id] = state
         if _thread is None:

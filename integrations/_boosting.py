@@ -31,6 +31,7 @@ import inspect
 import io
 import json
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -49,6 +50,63 @@ _SIMPLE = (str, int, float, bool, type(None))
 MAX_PLOTTED_FEATURES = 50
 _DRAW = "autologagent.integrations._boosting:draw_importance"
 _DPI = 80
+
+
+def patch_library(
+    module: Any,
+    integration: str,
+    defined_in: str,
+    native_wrappers: Mapping[str, Callable[..., Any]],
+    sklearn_module: str,
+    sklearn_base: str,
+    fit_wrapper: Callable[..., Any],
+    predict_methods: Iterable[str],
+) -> None:
+    """Patch what a boosting library's module holds as it loads.
+
+    The native functions (``train``, ``cv``) are wrapped where they are defined and
+    aliased where ``module`` re-exports them, so that both names reach one wrapper;
+    the scikit-learn wrappers (each subclass of ``sklearn_base`` that defines
+    ``fit``) get the estimator ``fit`` and the predict-like methods' wrappers.
+    """
+    for function, wrapper in native_wrappers.items():
+        value = vars(module).get(function)
+        if getattr(value, "__module__", None) != defined_in:
+            continue
+        if getattr(value, "__name__", None) != function:
+            continue
+        defining = sys.modules.get(defined_in)
+        if defining is None:
+            continue
+        _patching.patch(defining, function, wrapper, integration)
+        if module is not defining:
+            _patching.patch_alias(module, function, defining, integration)
+    if module.__name__ == sklearn_module:
+        _patch_estimators(module, integration, sklearn_base, fit_wrapper, predict_methods)
+
+
+def _patch_estimators(
+    module: Any,
+    integration: str,
+    sklearn_base: str,
+    fit_wrapper: Callable[..., Any],
+    predict_methods: Iterable[str],
+) -> None:
+    from . import _sklearn_eval
+
+    base = vars(module).get(sklearn_base)
+    if base is None:
+        return
+    for value in list(vars(module).values()):
+        if not (isinstance(value, type) and issubclass(value, base)):
+            continue
+        if value.__module__ != module.__name__:
+            continue
+        if "fit" in vars(value):
+            _patching.patch(value, "fit", fit_wrapper, integration)
+        for method in predict_methods:
+            if method in vars(value):
+                _patching.patch(value, method, _sklearn_eval.predict_wrapper, integration)
 
 
 def option(name: str, integration: str) -> Any:

@@ -53,41 +53,18 @@ CALLBACK_ORDER = 0
 
 def patch_module(module: ModuleType) -> None:
     """Wrap ``train``/``cv`` where defined and re-exported; wrap the estimators' ``fit``."""
-    name = module.__name__
-    if name == "lightgbm":
+    if module.__name__ == "lightgbm":
         _check_version(module)
-    for function in NATIVE_FUNCTIONS:
-        value = vars(module).get(function)
-        if getattr(value, "__module__", None) != DEFINED_IN:
-            continue
-        if getattr(value, "__name__", None) != function:
-            continue
-        defining = sys.modules.get(DEFINED_IN)
-        if defining is None:
-            continue
-        _patching.patch(defining, function, _NATIVE_WRAPPERS[function], NAME)
-        if module is not defining:
-            _patching.patch_alias(module, function, defining, NAME)
-    if name == SKLEARN_MODULE:
-        _patch_estimators(module)
-
-
-def _patch_estimators(module: ModuleType) -> None:
-    from . import _sklearn_eval
-
-    base = vars(module).get("LGBMModel")
-    if base is None:
-        return
-    for value in list(vars(module).values()):
-        if not (isinstance(value, type) and issubclass(value, base)):
-            continue
-        if value.__module__ != module.__name__:
-            continue
-        if "fit" in vars(value):
-            _patching.patch(value, "fit", _fit_wrapper, NAME)
-        for method in PREDICT_METHODS:
-            if method in vars(value):
-                _patching.patch(value, method, _sklearn_eval.predict_wrapper, NAME)
+    _boosting.patch_library(
+        module,
+        NAME,
+        DEFINED_IN,
+        _NATIVE_WRAPPERS,
+        SKLEARN_MODULE,
+        "LGBMModel",
+        _fit_wrapper,
+        PREDICT_METHODS,
+    )
 
 
 def unpatch() -> None:

@@ -23,6 +23,8 @@ process run (or the user's active run), as loop-shaped training does:
 Inside a patched training call (Lightning's ``Trainer.fit``, an sklearn
 ``fit``) and in worker processes (DataLoader workers, multiprocessing children)
 these hooks do nothing: the training call logs, and workers never make runs.
+Under ``torchrun`` rank 0 logs all of this into the job's one run, and the other
+ranks only add their system metrics (see ``_session``).
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def patch_module(module: ModuleType) -> None:
             _patching.patch(module_class, "state_dict", _state_dict_wrapper, NAME)
     if not _registered_exit:
         _registered_exit = True
-        _state.off = _session.is_worker()
+        _state.off = not _session.logs_training()  # workers, and ranks other than 0
         os.register_at_fork(after_in_child=_after_fork_in_child)
         import atexit
 
@@ -180,6 +182,11 @@ def _optimizer_init_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: di
             _log_optimizer(instance)
         except Exception as own:
             _errors.report(own, "logging a torch optimizer")
+    elif _session.is_other_rank() and not _inside_training_call():
+        try:
+            _run_id()  # the rank joins its job's run: its system metrics from now on
+        except Exception as own:
+            _errors.report(own, "joining the job's run")
     return result
 
 
