@@ -127,9 +127,7 @@ def _start_system_metrics(run_id: str) -> None:
         prefix = _system_metrics.PREFIX
         if _session.world_size > 1:  # every rank of a job samples into the job's run
             prefix = f"{prefix}rank_{_session.rank}/"
-        _system_metrics.run_started(
-            run_id, float(settings.get("system_metrics_interval")), prefix
-        )
+        _system_metrics.run_started(run_id, float(settings.get("system_metrics_interval")), prefix)
 
 
 def rank_joined(run: ActiveRun) -> None:
