@@ -23,6 +23,7 @@ usage: python -m autologagent [agent options] SCRIPT.py [args ...]
        python -m autologagent runs list [--json] [--uri URI]
        python -m autologagent runs show RUN [--json] [--uri URI]     (RUN: a run id or 'last')
        python -m autologagent runs history RUN KEY [--json] [--uri URI]
+       python -m autologagent ui [--uri URI] [--host 127.0.0.1] [--port 5050]   (web UI)
        python -m autologagent sitecustomize
 
 agent options (each also an environment variable):
@@ -74,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(f"autologagent {__version__}\n")
             return OK
+        if args[0] == "ui":
+            from autologagent._ui_server import ui_command
+
+            return ui_command(args[1:])
         if args[0] == "runs":
             from autologagent._cli_runs import runs_command
 

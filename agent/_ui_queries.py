@@ -1,0 +1,504 @@
+"""What the web UI reads from the store: read-only SQLite queries, answers as plain dicts.
+
+The database is opened with ``mode=ro`` (and ``PRAGMA query_only``), one connection
+per request: the UI can never write to the store, and a store that training
+processes create or grow while the UI runs is simply read afresh each time.
+Artifacts are listed and read as files under the run's own artifact folder only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import urllib.parse
+from typing import Any
+
+from autologagent._ui_filter import compile_filter
+
+SOURCE_TAG = "mlflow.source.name"
+COMMIT_TAG = "mlflow.source.git.commit"
+SYSTEM_PREFIX = "system/"
+# Metric points drawn per chart at most (each bucket keeps its min and max: two points).
+DEFAULT_CHART_BUCKETS = 1000
+MAX_CHART_BUCKETS = 20000
+PREVIEW_BYTES = 256 * 1024
+
+
+class NotFound(LookupError):
+    """No such run, metric or artifact; the message is one line."""
+
+
+class BadRequest(ValueError):
+    """A request the UI refuses (bad filter, bad artifact path); the message is one line."""
+
+
+def connect(database: str) -> sqlite3.Connection | None:
+    """A read-only connection, or None when there is no store (yet)."""
+    if not os.path.exists(database):
+        return None
+    uri = "file:" + urllib.parse.quote(os.path.abspath(database)) + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, timeout=10.0, check_same_thread=False)
+    connection.execute("PRAGMA query_only = 1")
+    connection.execute("PRAGMA busy_timeout = 10000")
+    return connection
+
+
+def _number(value: float | None, is_nan: int = 0) -> Any:
+    """JSON has no NaN or infinity: NaN becomes None, infinities the strings Python prints."""
+    if is_nan or value is None:
+        return None
+    if math.isinf(value):
+        return str(value)
+    return value
+
+
+def _duration(start: int | None, end: int | None, status: str, now_ms: int) -> int | None:
+    if start is None:
+        return None
+    if end is None:
+        return now_ms - start if status == "RUNNING" else None
+    return end - start
+
+
+def experiments(connection: sqlite3.Connection | None) -> list[dict[str, Any]]:
+    if connection is None:
+        return []
+    rows = connection.execute(
+        "SELECT e.experiment_id, e.name, COUNT(r.run_id) FROM experiments e "
+        "LEFT JOIN runs r ON r.experiment_id = e.experiment_id "
+        "GROUP BY e.experiment_id ORDER BY e.name"
+    ).fetchall()
+    return [{"experiment_id": row[0], "name": row[1], "runs": row[2]} for row in rows]
+
+
+def _group_by_run(rows: Any, into: dict[str, dict[str, Any]], field: str) -> None:
+    for run_id, key, value in rows:
+        row = into.get(run_id)
+        if row is not None:
+            row[field][key] = value
+
+
+def runs_table(
+    connection: sqlite3.Connection | None,
+    filter_text: str = "",
+    sort: str = "start_time",
+    descending: bool = True,
+    experiment: str = "",
+    now_ms: int = 0,
+) -> dict[str, Any]:
+    """Every run as a table row, filtered and sorted, with the param and metric columns seen.
+
+    A row: run_id, experiment, name, status, start_time, end_time, duration (ms),
+    source, commit, parent_run_id, params {key: value}, metrics {key: latest value}.
+    """
+    predicate = compile_filter(filter_text)  # a bad filter fails before any query
+    if sort.split(".", 1)[0] not in ("params", "metrics", "tags") and sort not in _ATTRIBUTE_SORT:
+        raise BadRequest(
+            f"cannot sort by {sort!r}: expected one of {', '.join(_ATTRIBUTE_SORT)}, "
+            "params.KEY, metrics.KEY or tags.KEY"
+        )
+    if connection is None:
+        return {"runs": [], "total": 0, "param_keys": [], "metric_keys": []}
+    rows: dict[str, dict[str, Any]] = {}
+    for run_id, exp, name, status, start, end, parent in connection.execute(
+        "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.parent_run_id "
+        "FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id"
+    ):
+        rows[run_id] = {
+            "run_id": run_id,
+            "experiment": exp,
+            "name": name or "",
+            "status": status,
+            "start_time": start,
+            "end_time": end,
+            "duration": _duration(start, end, status, now_ms),
+            "source": None,
+            "commit": None,
+            "parent_run_id": parent,
+            "params": {},
+            "metrics": {},
+        }
+    _group_by_run(connection.execute("SELECT run_id, key, value FROM params"), rows, "params")
+    for run_id, key, value, is_nan in connection.execute(
+        "SELECT run_id, key, value, is_nan FROM latest_metrics"
+    ):
+        row = rows.get(run_id)
+        if row is not None:
+            row["metrics"][key] = math.nan if is_nan else value
+    for run_id, key, value in connection.execute(
+        "SELECT run_id, key, value FROM tags WHERE key IN (?, ?)", (SOURCE_TAG, COMMIT_TAG)
+    ):
+        row = rows.get(run_id)
+        if row is not None:
+            row["source" if key == SOURCE_TAG else "commit"] = value
+    wants_tags = "tag" in (filter_text or "").lower() or sort.startswith("tags.")
+    if wants_tags:
+        for row in rows.values():
+            row["tags"] = {}
+        _group_by_run(connection.execute("SELECT run_id, key, value FROM tags"), rows, "tags")
+    param_keys = sorted({key for row in rows.values() for key in row["params"]})
+    metric_keys = sorted({key for row in rows.values() for key in row["metrics"]})
+    selected = [
+        row
+        for row in rows.values()
+        if (not experiment or row["experiment"] == experiment) and predicate(row)
+    ]
+    _sort_rows(selected, sort, descending)
+    for row in selected:
+        row["metrics"] = {key: _number(value) for key, value in row["metrics"].items()}
+        row.pop("tags", None)
+    return {
+        "runs": selected,
+        "total": len(rows),
+        "param_keys": param_keys,
+        "metric_keys": metric_keys,
+    }
+
+
+_ATTRIBUTE_SORT = (
+    "start_time",
+    "end_time",
+    "duration",
+    "name",
+    "status",
+    "experiment",
+    "source",
+    "commit",
+    "run_id",
+)
+
+
+def _sort_rows(rows: list[dict[str, Any]], sort: str, descending: bool) -> None:
+    """Sort by a column; runs without a value go last in either direction.
+
+    Numbers sort as numbers (params are strings in the store: "10" > "9").
+    """
+    entity, _, key = sort.partition(".")
+
+    def value_of(row: dict[str, Any]) -> Any:
+        if entity in ("params", "metrics", "tags"):
+            return row.get(entity, {}).get(key)
+        return row.get(sort)
+
+    def sort_key(row: dict[str, Any]) -> tuple[int, Any]:
+        value = value_of(row)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return (2, 0)
+        if isinstance(value, (int, float)):
+            return (0, value)
+        try:
+            return (0, float(value))
+        except ValueError:
+            return (1, str(value).lower())
+
+    present = [row for row in rows if sort_key(row)[0] < 2]
+    missing = [row for row in rows if sort_key(row)[0] == 2]
+    numbers = sorted((r for r in present if sort_key(r)[0] == 0), key=lambda r: sort_key(r)[1])
+    texts = sorted((r for r in present if sort_key(r)[0] == 1), key=lambda r: sort_key(r)[1])
+    ordered = numbers + texts
+    if descending:
+        ordered.reverse()
+    rows[:] = ordered + missing
+
+
+def run_detail(connection: sqlite3.Connection | None, artifact_root: str, run_id: str) -> dict:
+    """One run: its row, params, tags, latest metrics (own and system), children, datasets."""
+    if connection is None:
+        raise NotFound("the store has no runs yet")
+    row = connection.execute(
+        "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.parent_run_id "
+        "FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE r.run_id = ?",
+        (run_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no run {run_id!r} in the store")
+    _, experiment, name, status, start, end, parent = row
+    params = dict(
+        connection.execute("SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run_id,))
+    )
+    tags = dict(
+        connection.execute("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key", (run_id,))
+    )
+    metrics: dict[str, Any] = {}
+    system: dict[str, Any] = {}
+    for key, value, step, stamp, is_nan in connection.execute(
+        "SELECT key, value, step, timestamp, is_nan FROM latest_metrics WHERE run_id = ? "
+        "ORDER BY key",
+        (run_id,),
+    ):
+        entry = {"value": _number(value, is_nan), "step": step, "timestamp": stamp}
+        (system if key.startswith(SYSTEM_PREFIX) else metrics)[key] = entry
+    children = [
+        {"run_id": c[0], "name": c[1] or "", "status": c[2], "start_time": c[3], "end_time": c[4]}
+        for c in connection.execute(
+            "SELECT run_id, name, status, start_time, end_time FROM runs "
+            "WHERE parent_run_id = ? ORDER BY start_time, rowid",
+            (run_id,),
+        )
+    ]
+    columns = ("name", "digest", "source_type", "source", "schema", "profile", "context")
+    inputs = [
+        dict(zip(columns, found, strict=True))
+        for found in connection.execute(
+            "SELECT name, digest, source_type, source, schema, profile, context "
+            "FROM inputs WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
+        )
+    ]
+    parent_name = None
+    if parent:
+        found = connection.execute("SELECT name FROM runs WHERE run_id = ?", (parent,)).fetchone()
+        parent_name = found[0] if found else None
+    return {
+        "run_id": run_id,
+        "experiment": experiment,
+        "name": name or "",
+        "status": status,
+        "start_time": start,
+        "end_time": end,
+        "parent_run_id": parent,
+        "parent_name": parent_name,
+        "source": tags.get(SOURCE_TAG),
+        "commit": tags.get(COMMIT_TAG),
+        "params": params,
+        "tags": tags,
+        "metrics": metrics,
+        "system_metrics": system,
+        "system_groups": system_groups(list(system)),
+        "children": children,
+        "inputs": inputs,
+        "artifacts": list_artifacts(artifact_root, run_id),
+    }
+
+
+def system_groups(keys: list[str]) -> dict[str, list[str]]:
+    """System metrics by device: ``system/gpu_0_utilization_percentage`` under "gpu 0",
+    ``system/cpu_utilization_percentage`` under "cpu", and so on."""
+    groups: dict[str, list[str]] = {}
+    for key in sorted(keys):
+        words = key[len(SYSTEM_PREFIX) :].split("_")
+        group = words[0]
+        if group == "gpu" and len(words) > 1 and words[1].isdigit():
+            group = f"gpu {words[1]}"
+        elif group == "system" and len(words) > 1:  # system_memory_usage_megabytes
+            group = words[1]
+        groups.setdefault(group, []).append(key)
+    return groups
+
+
+def metric_series(
+    connection: sqlite3.Connection | None,
+    run_id: str,
+    key: str,
+    buckets: int = DEFAULT_CHART_BUCKETS,
+) -> dict[str, Any]:
+    """A metric's points in step order, downsampled to at most ``2 * buckets`` points.
+
+    Each bucket of consecutive points keeps its lowest and its highest point, so a
+    spike in a million points still shows on a chart a thousand pixels wide.
+    """
+    import numpy
+
+    if connection is None:
+        raise NotFound("the store has no runs yet")
+    buckets = max(1, min(int(buckets), MAX_CHART_BUCKETS))
+    step_parts, value_parts, stamp_parts = [], [], []
+    for step_blob, value_blob, stamp_blob in connection.execute(
+        "SELECT steps, vals, timestamps FROM metric_chunks WHERE run_id = ? AND key = ? "
+        "ORDER BY rowid",
+        (run_id, key),
+    ):
+        step_parts.append(numpy.frombuffer(step_blob, dtype="<i8"))
+        value_parts.append(numpy.frombuffer(value_blob, dtype="<f8"))
+        stamp_parts.append(numpy.frombuffer(stamp_blob, dtype="<i8"))
+    if not step_parts:
+        if connection.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            raise NotFound(f"no run {run_id!r} in the store")
+        raise NotFound(f"run {run_id} has no metric {key!r}")
+    steps = numpy.concatenate(step_parts)
+    values = numpy.concatenate(value_parts)
+    stamps = numpy.concatenate(stamp_parts)
+    if len(steps) > 1 and bool((numpy.diff(steps) < 0).any()):
+        order = numpy.argsort(steps, kind="stable")  # equal steps keep their logged order
+        steps, values, stamps = steps[order], values[order], stamps[order]
+    total = len(steps)
+    chosen = keep_extremes(values, buckets)
+    if chosen is not None:
+        steps, values, stamps = steps[chosen], values[chosen], stamps[chosen]
+    return {
+        "run_id": run_id,
+        "key": key,
+        "total_points": total,
+        "downsampled": chosen is not None,
+        "steps": steps.tolist(),
+        "timestamps": stamps.tolist(),
+        "values": [None if math.isnan(v) else v for v in values.tolist()],
+    }
+
+
+def keep_extremes(values: Any, buckets: int) -> Any:
+    """Indices (sorted) of each bucket's min and max point, or None if none need dropping.
+
+    The series is cut into ``buckets`` runs of consecutive points of equal length
+    (the last one padded); NaN points count as neither the min nor the max
+    unless a bucket holds nothing else.
+    """
+    import numpy
+
+    total = len(values)
+    if total <= 2 * buckets:
+        return None
+    width = -(-total // buckets)  # ceil
+    rows = -(-total // width)
+    padded = rows * width
+    low = numpy.full(padded, numpy.inf)
+    high = numpy.full(padded, -numpy.inf)
+    clean_low = numpy.where(numpy.isnan(values), numpy.inf, values)
+    clean_high = numpy.where(numpy.isnan(values), -numpy.inf, values)
+    low[:total] = clean_low
+    high[:total] = clean_high
+    offsets = numpy.arange(rows) * width
+    lows = offsets + low.reshape(rows, width).argmin(axis=1)
+    highs = offsets + high.reshape(rows, width).argmax(axis=1)
+    chosen = numpy.unique(numpy.concatenate([lows, highs]))
+    return chosen[chosen < total]
+
+
+def compare(connection: sqlite3.Connection | None, run_ids: list[str]) -> dict[str, Any]:
+    """2 to 10 runs side by side: params and latest metrics, the differing keys marked."""
+    unique = list(dict.fromkeys(run_ids))
+    if not 2 <= len(unique) <= 10:
+        raise BadRequest(f"compare takes 2 to 10 different runs, got {len(unique)}")
+    if connection is None:
+        raise NotFound("the store has no runs yet")
+    runs = []
+    for run_id in unique:
+        row = connection.execute(
+            "SELECT run_id, name, status, start_time, end_time FROM runs WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no run {run_id!r} in the store")
+        params = dict(
+            connection.execute("SELECT key, value FROM params WHERE run_id = ?", (run_id,))
+        )
+        metrics = {
+            key: _number(value, is_nan)
+            for key, value, is_nan in connection.execute(
+                "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,)
+            )
+        }
+        runs.append(
+            {
+                "run_id": row[0],
+                "name": row[1] or "",
+                "status": row[2],
+                "start_time": row[3],
+                "end_time": row[4],
+                "params": params,
+                "metrics": metrics,
+            }
+        )
+    param_keys = sorted({key for run in runs for key in run["params"]})
+    metric_keys = sorted({key for run in runs for key in run["metrics"]})
+
+    def differing(entity: str, keys: list[str]) -> list[str]:
+        return [k for k in keys if len({repr(run[entity].get(k)) for run in runs}) > 1]
+
+    return {
+        "runs": runs,
+        "param_keys": param_keys,
+        "metric_keys": metric_keys,
+        "differing_params": differing("params", param_keys),
+        "differing_metrics": differing("metrics", metric_keys),
+    }
+
+
+# --- artifacts ---------------------------------------------------------------
+
+
+def _run_exists(connection: sqlite3.Connection | None, run_id: str) -> bool:
+    if connection is None:
+        return False
+    found = connection.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return found is not None
+
+
+def list_artifacts(artifact_root: str, run_id: str) -> list[dict[str, Any]]:
+    """The run's artifact files: path ('/'-separated, relative), size in bytes, kind."""
+    root = os.path.join(artifact_root, run_id)
+    found: list[dict[str, Any]] = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for file in sorted(files):
+            full = os.path.join(folder, file)
+            if os.path.islink(full):
+                continue
+            relative = os.path.relpath(full, root).replace(os.sep, "/")
+            try:
+                size = os.path.getsize(full)
+            except OSError:
+                continue
+            found.append({"path": relative, "size": size, "kind": artifact_kind(relative)})
+    found.sort(key=lambda item: item["path"])
+    return found
+
+
+_KINDS = {
+    "image": (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp"),
+    "html": (".html", ".htm"),
+    "json": (".json", ".jsonl"),
+    "csv": (".csv", ".tsv"),
+    "text": (
+        ".txt",
+        ".log",
+        ".md",
+        ".yaml",
+        ".yml",
+        ".patch",
+        ".diff",
+        ".py",
+        ".cfg",
+        ".ini",
+        ".toml",
+        ".xml",
+        ".rst",
+    ),
+}
+
+
+def artifact_kind(path: str) -> str:
+    """How the UI previews a file: image, html, json, csv, text, or none (download only)."""
+    lowered = path.lower()
+    for kind, endings in _KINDS.items():
+        if lowered.endswith(endings):
+            return kind
+    name = lowered.rsplit("/", 1)[-1]
+    if name in ("mlmodel", "requirements.txt", "conda.yaml", "python_env.yaml"):
+        return "text"
+    return "none"
+
+
+def artifact_file(
+    connection: sqlite3.Connection | None, artifact_root: str, run_id: str, path: str
+) -> str:
+    """The file an artifact path names, confined to the run's artifact folder.
+
+    Refused (BadRequest): an empty or absolute path, a drive or backslash, any
+    ``..`` or ``.`` component; a link that leads out of the folder is NotFound.
+    """
+    if not path or path.startswith(("/", "\\")) or "\\" in path or "\x00" in path:
+        raise BadRequest(f"artifact path {path!r} refused: expected a relative path like a/b.txt")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts) or ":" in parts[0]:
+        raise BadRequest(
+            f"artifact path {path!r} refused: '..', '.' and empty parts are not accepted"
+        )
+    if not _run_exists(connection, run_id):
+        raise NotFound(f"no run {run_id!r} in the store")
+    root = os.path.realpath(os.path.join(artifact_root, run_id))
+    full = os.path.realpath(os.path.join(root, *parts))
+    if os.path.commonpath([root, full]) != root or not os.path.isfile(full):
+        raise NotFound(f"run {run_id} has no artifact {path!r}")
+    return full
