@@ -56,7 +56,7 @@ def pickle_modules(data: bytes) -> set[str]:
 
 def log_model(
     run_id: str,
-    data: bytes,
+    data: bytes | Callable[[], bytes],
     file_name: str,
     flavor: str,
     loader: str,
@@ -69,15 +69,19 @@ def log_model(
 
     ``modules`` (or a function giving them, run off the training thread) names the
     modules the model needs; their distributions make ``requirements.txt``.
+    ``data`` may be a function too, for a model that nothing can change once
+    training returns (a booster rebuilt from its own text): it is serialised on the
+    background worker then, off the training thread.
     """
     if loader != PICKLE_LOADER and not loader.startswith(_LOADER_PREFIX):
         raise ValueError(f"model loader {loader!r} is not one of the agent's")
     created = time.time()
 
     def write() -> None:
+        payload = data() if callable(data) else data
         module_names = set(modules() if callable(modules) else modules)
         pins = _packages.distributions_for(module_names)
-        _artifacts.write_bytes(run_id, f"{artifact_path}/{file_name}", data)
+        _artifacts.write_bytes(run_id, f"{artifact_path}/{file_name}", payload)
         _artifacts.write_text(
             run_id, f"{artifact_path}/requirements.txt", _packages.requirements_text(pins)
         )
@@ -90,7 +94,7 @@ def log_model(
                 "autologagent": {
                     "loader": loader,
                     "model_file": file_name,
-                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "sha256": hashlib.sha256(payload).hexdigest(),
                     "python_version": platform.python_version(),
                 },
             },

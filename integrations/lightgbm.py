@@ -178,7 +178,10 @@ class _NativeRun(_boosting.BoosterRun):
                         booster.feature_name(), None, booster.num_feature()
                     )
                 }
-            _log_booster_model(run_id, booster, signature)
+            # train() hands back a booster rebuilt from its text unless asked to keep
+            # the training one: nothing changes it later, so its text can wait.
+            later = not arguments.get("keep_training_booster", False)
+            _log_booster_model(run_id, booster, signature, later)
 
 
 def _early_stopping(run_id: str, best: Any, best_score: Any, rounds: int) -> None:
@@ -237,15 +240,23 @@ def _dataset_record(run_id: str, dataset: Any, name: str, context: str) -> tuple
     )
 
 
-def _log_booster_model(run_id: str, booster: Any, signature: dict[str, Any] | None) -> None:
-    """LightGBM's text model, captured now; written on the background thread."""
+def _log_booster_model(
+    run_id: str, booster: Any, signature: dict[str, Any] | None, later: bool = False
+) -> None:
+    """LightGBM's text model, written on the background thread; taken there if ``later``.
+
+    LightGBM serialises a booster under its own read lock, so the background
+    thread may do it while the program predicts with the same booster.
+    """
     import lightgbm
     from autologagent import _models
 
-    data = booster.model_to_string().encode("utf-8")
+    def text() -> bytes:
+        return booster.model_to_string().encode("utf-8")
+
     _models.log_model(
         run_id,
-        data,
+        text if later else text(),
         MODEL_FILE,
         flavor="lightgbm",
         loader=_LOADER,
