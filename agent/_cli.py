@@ -23,11 +23,14 @@ usage: python -m autologagent [agent options] SCRIPT.py [args ...]
        python -m autologagent runs list [--json] [--uri URI]
        python -m autologagent runs show RUN [--json] [--uri URI]     (RUN: a run id or 'last')
        python -m autologagent runs history RUN KEY [--json] [--uri URI]
+       python -m autologagent sync [--uri http(s)://HOST:PORT]   (replay the spool)
+       python -m autologagent export --to http(s)://HOST:PORT [--uri URI] [RUN ...]
        python -m autologagent ui [--uri URI] [--host 127.0.0.1] [--port 5050]   (web UI)
        python -m autologagent sitecustomize
 
 agent options (each also an environment variable):
-  --uri URI                       AUTOLOG_TRACKING_URI: a folder or sqlite:///path.db
+  --uri URI                       AUTOLOG_TRACKING_URI: a folder, sqlite:///path.db, or
+                                  http(s)://host:port (an MLflow tracking server)
   --experiment NAME               AUTOLOG_EXPERIMENT
   --disable LIST                  AUTOLOG_DISABLE: integrations to leave alone (sklearn)
   --log-models BOOL               AUTOLOG_LOG_MODELS
@@ -75,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(f"autologagent {__version__}\n")
             return OK
+        if args[0] in ("sync", "export"):
+            from autologagent._cli_sync import export_command, sync_command
+
+            return sync_command(args[1:]) if args[0] == "sync" else export_command(args[1:])
         if args[0] == "ui":
             from autologagent._ui_server import ui_command
 

@@ -87,6 +87,9 @@ def runs_command(args: list[str]) -> int:
     except sqlite3.Error as exc:
         sys.stderr.write(f"autologagent: error: cannot read the store at {uri}: {exc}\n")
         return ERROR
+    except (OSError, ValueError) as exc:  # a tracking server down, refusing, or rejecting
+        sys.stderr.write(f"autologagent: error: {exc}\n")
+        return ERROR
     finally:
         store.close()
     return OK

@@ -218,7 +218,8 @@ class RestClient:
         where = f"{self.display_uri} ({what})"
         if status in (401, 403):
             raise ServerRefused(
-                f"{where} refused the credentials (HTTP {status}): set MLFLOW_TRACKING_TOKEN, "
+                f"the tracking server at {self.display_uri} refused the credentials "
+                f"(HTTP {status}): set MLFLOW_TRACKING_TOKEN, "
                 "or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
             )
         if status == 429 or status >= 500:

@@ -60,7 +60,7 @@ RUN_NAME_TAG = "mlflow.runName"
 MANIFEST = ".autolog-uploaded.json"
 # The longest the last flush of a process waits for an unreachable server.
 EXIT_PATIENCE_S = 5.0
-MAX_BACKOFF_S = 30.0
+MAX_BACKOFF_S = 8.0
 # A worker may log into its root's run before the root's writer created it.
 RUN_APPEAR_WAIT_S = 1.5
 
@@ -151,6 +151,7 @@ class MlflowStore:
         self._retry_at = 0.0
         self._backoff_s = 1.0
         self._offline = False
+        self._refused = False  # the server refused the credentials (said once, with the fix)
         self._manifests: dict[str, dict[str, list[int]]] = {}
         self._experiment_names: dict[str, str] = {}  # id -> name, for reading
 
@@ -210,6 +211,7 @@ class MlflowStore:
         self.spool._open()
         where = self.spool.path
         if isinstance(exc, ServerRefused):
+            self._refused = True
             _errors.warn(
                 f"{exc}; what this program logs is kept in {where}: once the credentials are "
                 f"right, run `python -m autologagent sync --uri {self.display_uri}`",
@@ -234,7 +236,8 @@ class MlflowStore:
             )
 
     def _report_left(self) -> None:
-        if self.spool.pending():
+        """At exit: what the server did not take, and where it is (once said for refusals)."""
+        if self.spool.pending() and not self._refused:
             left = self.spool.left()
             _errors.warn(
                 f"{left} operation(s) the tracking server at {self.display_uri} did not take "
@@ -472,9 +475,21 @@ class MlflowStore:
                 self._went_offline(exc)
                 return
 
-    def upload_run_artifacts(self, agent_run_id: str, folder: str) -> int:
-        """Upload the files of ``folder`` new or changed since the last upload; return how many."""
-        if not os.path.isdir(folder):
+    def upload_run_artifacts(
+        self, agent_run_id: str, folder: str, manifest_path: str | None = None
+    ) -> int:
+        """Upload the files of ``folder`` new or changed since the last upload; return how many.
+
+        What was uploaded is recorded in ``manifest_path`` (default: a hidden file in
+        ``folder``), so neither a later flush nor ``sync`` sends a file twice.
+        """
+        manifest_path = manifest_path or os.path.join(folder, MANIFEST)
+        manifest = self._manifests.get(manifest_path)
+        if manifest is None:
+            manifest = _read_manifest(manifest_path)
+            self._manifests[manifest_path] = manifest
+        waiting = [item for item in _files_of(folder) if manifest.get(item[0]) != item[2]]
+        if not waiting:
             return 0
         run = self.server_run(agent_run_id, create=False)
         if run is None:
@@ -484,37 +499,25 @@ class MlflowStore:
             _errors.warn(
                 f"the tracking server at {self.display_uri} keeps artifacts at "
                 f"{run['artifact_uri']}, which it does not serve (start it with "
-                f"--serve-artifacts); artifacts stay in {self.staging}",
+                f"--serve-artifacts); artifacts stay in {folder}",
                 key="artifacts-not-proxied",
             )
             return 0
-        manifest_path = os.path.join(folder, MANIFEST)
-        manifest = self._manifests.get(folder)
-        if manifest is None:
-            manifest = _read_manifest(manifest_path)
-            self._manifests[folder] = manifest
         uploaded = 0
-        for directory, _dirs, files in os.walk(folder):
-            for name in sorted(files):
-                if name.startswith("."):  # .partial-* being written, the manifest
-                    continue
-                path = os.path.join(directory, name)
-                relative = os.path.relpath(path, folder).replace(os.sep, "/")
-                try:
-                    stat = os.stat(path)
-                except OSError:
-                    continue
-                signature = [stat.st_size, stat.st_mtime_ns]
-                if manifest.get(relative) == signature:
-                    continue
+        try:
+            for relative, path, signature in waiting:
                 try:
                     self.client.upload(f"{root}/{relative}", path)
                 except RequestRejected as exc:
                     _errors.warn(f"the tracking server refused an artifact ({exc})", key=str(exc))
+                except FileNotFoundError:
+                    continue
                 manifest[relative] = signature
                 uploaded += 1
-        if uploaded:
-            _write_manifest(manifest_path, manifest)
+        finally:
+            if uploaded:
+                os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
+                _write_manifest(manifest_path, manifest)
         return uploaded
 
     # --- reading -----------------------------------------------------------------------
@@ -699,6 +702,25 @@ def proxy_path(artifact_uri: str) -> str | None:
     if rest.startswith("//"):  # mlflow-artifacts://host:port/path
         rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
     return rest.strip("/")
+
+
+def _files_of(folder: str) -> list[tuple[str, str, list[int]]]:
+    """(relative path, path, [size, mtime]) of the files under ``folder``; hidden ones
+    (``.partial-*`` being written, the manifest) left out."""
+    found = []
+    for directory, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = os.path.join(directory, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            relative = os.path.relpath(path, folder).replace(os.sep, "/")
+            found.append((relative, path, [stat.st_size, stat.st_mtime_ns]))
+    return found
 
 
 def _read_manifest(path: str) -> dict[str, list[int]]:
