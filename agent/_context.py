@@ -15,7 +15,8 @@ and leave their two small files to that worker. The end of a run waits for its
 own context jobs for at most ``END_WAIT_S`` (not at all for the first run's,
 which take longer), so that what they record is normally queued before the
 run's end; past that, it follows shortly after (``_runs.at_exit`` waits for
-it), never lost.
+it), never lost. The first run's job itself starts only when that run ends, or
+``STATIC_DELAY_S`` into it, so that it does not slow a short first training call.
 
 Worker processes log into the parent's run: they gather nothing for it, and
 their own child runs get only the machine tags (host, Python, platform, user).
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
 END_WAIT_S = 0.02
 # At exit or on SIGTERM there is no training left to delay.
 EXIT_WAIT_S = 2.0
+# The first run's job (GitPython's import and git's answers: about a tenth of a
+# second of CPU) waits for the end of that run, or this long: Python work on
+# another thread contends for the GIL with the training thread, so a short
+# training call is not slowed at all and a long one has its facts early.
+STATIC_DELAY_S = 2.0
 
 # Modules whose version becomes an ``autolog.version.<module>`` tag when imported.
 FRAMEWORKS = (
@@ -80,6 +86,7 @@ _pending: dict[str, list[threading.Event]] = {}  # run id -> its context jobs, w
 _static: tuple[dict[str, str], GitFacts | None] | None = None
 _static_waiting: list[str] = []  # runs started before the first job had them
 _static_done = threading.Event()
+_first_run_ended = threading.Event()  # releases the first run's job early
 _static_submitted = False
 _worker_tags: dict[str, str] | None = None
 # (len(sys.modules) it was worked out for, version tags, requirements.txt)
@@ -107,7 +114,9 @@ def run_started(run: ActiveRun) -> None:
                 _pending[run_id].append(_static_done)
                 if not _static_submitted:
                     _static_submitted = True
-                    _background.submit(_static_job, "gathering the run's source and git facts")
+                    _background.submit(
+                        _static_job_after_delay, "gathering the run's source and git facts"
+                    )
         try:
             _writer.enqueue("tags", (run_id, "autolog.cwd", os.getcwd()))
         except OSError:  # the working directory was removed
@@ -148,6 +157,7 @@ def rank_leaving(run: ActiveRun) -> None:
 def run_ending(run: ActiveRun, status: str) -> None:
     """The run's last system sample, its packages, and a bounded wait for its jobs."""
     started = time.perf_counter()
+    _first_run_ended.set()
     try:
         run_id = run.info.run_id
         with _lock:
@@ -208,6 +218,11 @@ def exit_status_for(exc: BaseException | None) -> int | None:
 
 
 # --- source, machine and git ----------------------------------------------------------
+
+
+def _static_job_after_delay() -> None:
+    _first_run_ended.wait(STATIC_DELAY_S)
+    _static_job()
 
 
 def _static_job() -> None:
