@@ -31,7 +31,7 @@ TEST_OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "ui"
 # optimizer's, a loss per step, an accuracy per epoch, a long "grad_norm" series with
 # one spike, and artifacts of every kind the UI previews.
 LOOP = """
-import base64, json, math, sys
+import json, math, struct, sys, zlib
 import autologagent
 
 lr = float(sys.argv[1])
@@ -50,9 +50,23 @@ open("notes.txt", "w").write("lr=%s\\n" % lr)
 open("table.csv", "w").write("epoch,accuracy\\n0,0.5\\n1,0.7\\n")
 open("config.json", "w").write(json.dumps({"lr": lr, "layers": [8, 16, 2]}))
 open("report.html", "w").write("<h1>Report</h1><p id=made>lr %s</p>" % lr)
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
-)
+
+
+def png(width, height):
+    # a gradient, as a PNG written with zlib alone
+    pixel = lambda x, y: (x * 255 // width, y * 255 // height, 160)
+    rows = b"".join(
+        b"\\x00" + bytes(v for x in range(width) for v in pixel(x, y)) for y in range(height)
+    )
+    def chunk(kind, data):
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    image = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return b"\\x89PNG\\r\\n\\x1a\\n" + image
+
+
+PNG = png(160, 90)
 open("sample.png", "wb").write(PNG)
 for name in ("notes.txt", "table.csv", "report.html", "sample.png"):
     autologagent.log_artifact(name)
@@ -79,10 +93,12 @@ def fill_store(base: Path) -> dict[str, Any]:
     )
     source = LOOP.replace("SPIKE_POINTS", str(SPIKE_POINTS)).replace("SPIKE_AT", str(SPIKE_AT))
     script = write_script(folder, "train_loop.py", source)
+    for lr in ("0.1", "0.05"):  # each loop writes its artifacts in a folder of its own
+        (folder / lr).mkdir()
     loops = [
         subprocess.Popen(
             [PYTHON, "-m", "autologagent", str(script), lr],
-            cwd=folder,
+            cwd=folder / lr,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -145,7 +161,8 @@ class UiProcess:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
+            with error:
+                return error.code, dict(error.headers), error.read()
 
     def json(self, path: str, status: int = 200) -> Any:
         code, _, body = self.get(path)

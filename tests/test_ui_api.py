@@ -224,6 +224,7 @@ def test_the_ui_never_writes(ui: UiProcess, store: dict) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 405
+        refused.value.close()
     for path in (
         "/",
         "/api/runs",
