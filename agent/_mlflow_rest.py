@@ -64,17 +64,29 @@ def display_uri(uri: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
-def _json_number(value: float) -> Any:
-    """Protobuf's JSON form of a double: NaN and infinities as strings."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+_SPECIAL = {math.inf: '"Infinity"', -math.inf: '"-Infinity"'}
 
 
-def metric_json(key: str, value: float, step: int, timestamp_ms: int) -> dict[str, Any]:
-    return {"key": key, "value": _json_number(value), "step": step, "timestamp": timestamp_ms}
+def metrics_json(metrics: list[Any], max_key_length: int) -> str:
+    """``[[key, value, step, timestamp_ms], ...]`` as log-batch's JSON list of metrics.
+
+    Written as text, not built as dicts for ``json.dumps``: this runs for every
+    point on the writer thread, which shares the interpreter with training.
+    """
+    keys: dict[str, str] = {}
+    special = _SPECIAL
+    parts = []
+    append = parts.append
+    for key, value, step, stamp in metrics:
+        key_text = keys.get(key)
+        if key_text is None:
+            key_text = keys[key] = json.dumps(key[:max_key_length])
+        if value != value:
+            value_text = '"NaN"'
+        else:
+            value_text = special.get(value) or repr(float(value))
+        append(f'{{"key":{key_text},"value":{value_text},"step":{step},"timestamp":{stamp}}}')
+    return "[" + ",".join(parts) + "]"
 
 
 def parse_number(value: Any) -> float:
@@ -190,7 +202,7 @@ class RestClient:
         self,
         method: str,
         endpoint: str,
-        body: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | bytes | None = None,
         query: Mapping[str, Any] | None = None,
         retries: int = 0,
     ) -> dict[str, Any]:
@@ -198,7 +210,10 @@ class RestClient:
         path = API + endpoint
         if query:
             path += "?" + urlencode(query, doseq=True)
-        payload = None if body is None else json.dumps(body, allow_nan=False).encode("utf-8")
+        if body is None or isinstance(body, bytes):
+            payload = body
+        else:
+            payload = json.dumps(body, allow_nan=False).encode("utf-8")
         delay = 0.5
         for attempt in range(retries + 1):
             try:
@@ -221,6 +236,11 @@ class RestClient:
                 f"the tracking server at {self.display_uri} refused the credentials "
                 f"(HTTP {status}): set MLFLOW_TRACKING_TOKEN, "
                 "or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+            )
+        if status == 404 and not code:  # a plain 404 page: something else answers there
+            raise ServerUnreachable(
+                f"{self.display_uri} does not answer as an MLflow tracking server "
+                f"(HTTP 404 for {what})"
             )
         if status == 429 or status >= 500:
             raise ServerUnreachable(f"{where} answered HTTP {status}: {message[:200]}")

@@ -43,7 +43,7 @@ from autologagent._mlflow_rest import (
     RestClient,
     ServerRefused,
     ServerUnreachable,
-    metric_json,
+    metrics_json,
     parse_number,
 )
 from autologagent._store import Batch, MetricPoint, RunNotFound, RunRecord
@@ -95,7 +95,7 @@ def operations(batch: Batch) -> list[Operation]:
     for run_id, key, value in batch.tags:
         by_run.setdefault(run_id, ([], [], []))[1].append([key, value])
     for run_id, key, value, step, seconds in batch.metrics:
-        by_run.setdefault(run_id, ([], [], []))[2].append([key, value, step, _ms(seconds)])
+        by_run.setdefault(run_id, ([], [], []))[2].append([key, value, step, int(seconds * 1000)])
     for run_id, (params, tags, metrics) in by_run.items():
         ops.extend(log_operations(run_id, params, tags, metrics))
     inputs: dict[str, list[Any]] = {}
@@ -144,7 +144,7 @@ class MlflowStore:
         self.display_uri = self.client.display_uri
         self.folder = _spool.server_folder(uri)
         self.staging = _spool.staging_root(uri)
-        self.spool = _spool.SpoolFile(self.folder, self.display_uri)
+        self.spool = _process_spool(self.folder, self.display_uri)
         self._lock = threading.RLock()
         self._experiment_ids: dict[str, str] = {}
         self._runs: dict[str, dict[str, str]] = {}  # agent run id -> server run info
@@ -320,9 +320,14 @@ class MlflowStore:
     def _find(
         self, agent_run_id: str, experiment_ids: list[str] | None = None
     ) -> dict[str, Any] | None:
-        """The server's run for an agent run id (by tag), or a server run of that very id."""
+        """The server's run for an agent run id (by tag), or a server run of that very id.
+
+        With ``experiment_ids`` (a run about to start), only there.
+        """
         candidates = experiment_ids or list(dict.fromkeys(self._experiment_ids.values()))
         found = self._search_tagged(agent_run_id, candidates)
+        if experiment_ids:
+            return found
         if found is None:
             others = [e for e in self.all_experiment_ids() if e not in candidates]
             found = self._search_tagged(agent_run_id, others)
@@ -383,7 +388,7 @@ class MlflowStore:
     def _log(self, op: Operation) -> None:
         run = self.server_run(op["run"])
         assert run is not None
-        body = {
+        head = {
             "run_id": run["run_id"],
             "params": [
                 {"key": key[:MAX_KEY_LENGTH], "value": str(value)[:MAX_PARAM_LENGTH]}
@@ -393,11 +398,9 @@ class MlflowStore:
                 {"key": key[:MAX_KEY_LENGTH], "value": str(value)[:MAX_TAG_LENGTH]}
                 for key, value in op["tags"]
             ],
-            "metrics": [
-                metric_json(key[:MAX_KEY_LENGTH], value, step, stamp)
-                for key, value, step, stamp in op["metrics"]
-            ],
         }
+        metrics = metrics_json(op["metrics"], MAX_KEY_LENGTH)
+        body = (json.dumps(head)[:-1] + ',"metrics":' + metrics + "}").encode("utf-8")
         try:
             self.client.call("POST", "runs/log-batch", body)
         except RequestRejected:
@@ -692,6 +695,20 @@ class MlflowStore:
         with self._lock:
             self.spool.close()
             self.client.close()
+
+
+# This process's spool file per server, kept across a close and reopen of the
+# store (the writer closes it around every fork), so that what it holds is still
+# replayed, in order, before anything newer. A forked child starts its own.
+_spools: dict[tuple[int, str], _spool.SpoolFile] = {}
+
+
+def _process_spool(folder: str, display_uri: str) -> _spool.SpoolFile:
+    key = (os.getpid(), folder)
+    found = _spools.get(key)
+    if found is None:
+        found = _spools[key] = _spool.SpoolFile(folder, display_uri)
+    return found
 
 
 def proxy_path(artifact_uri: str) -> str | None:

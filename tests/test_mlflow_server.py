@@ -203,8 +203,7 @@ def test_seed_workload_on_the_server_matches_the_embedded_store(
     local, remote = tmp_path / "local", tmp_path / "remote"
     local.mkdir()
     remote.mkdir()
-    plain = run_python([str(SEED)], cwd=local, env=clean_env(), check=True)
-    run_python(
+    embedded = run_python(
         ["-m", "autologagent", str(SEED)], cwd=local, env=clean_env(AUTOLOG_TESTING="1"), check=True
     )
     sent = run_python(
@@ -213,7 +212,7 @@ def test_seed_workload_on_the_server_matches_the_embedded_store(
         env=_server_env(server, tmp_path / "spool"),
         check=True,
     )
-    assert sent.stdout == plain.stdout
+    assert sent.stdout == embedded.stdout
     assert "autologagent" not in sent.stderr
     expected = show_run(local)
 
@@ -243,6 +242,15 @@ def test_seed_workload_on_the_server_matches_the_embedded_store(
     assert shown["run_id"] == server_run.info.run_id
     assert shown["params"] == expected["params"]
     assert sorted(shown["artifacts"]) == artifacts
+    # load_model from another machine's point of view (no staged copy): downloaded.
+    elsewhere = dict(env, AUTOLOG_SPOOL_DIR=str(tmp_path / "elsewhere"))
+    loaded = run_python(
+        ["-c", f"import autologagent; print(autologagent.load_model({server_run.info.run_id!r}))"],
+        cwd=remote,
+        env=elsewhere,
+        check=True,
+    )
+    assert loaded.stdout.startswith("RandomForestClassifier(")
 
 
 def _server_run_of_last(client: Any) -> str:
