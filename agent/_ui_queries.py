@@ -8,9 +8,11 @@ Artifacts are listed and read as files under the run's own artifact folder only.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
+import threading
 import urllib.parse
 from typing import Any
 
@@ -53,14 +55,6 @@ def _number(value: float | None, is_nan: int = 0) -> Any:
     return value
 
 
-def _duration(start: int | None, end: int | None, status: str, now_ms: int) -> int | None:
-    if start is None:
-        return None
-    if end is None:
-        return now_ms - start if status == "RUNNING" else None
-    return end - start
-
-
 def experiments(connection: sqlite3.Connection | None) -> list[dict[str, Any]]:
     if connection is None:
         return []
@@ -79,6 +73,94 @@ def _group_by_run(rows: Any, into: dict[str, dict[str, Any]], field: str) -> Non
             row[field][key] = value
 
 
+# One row per run; its params and latest metrics come as JSON objects built by SQLite
+# (json_group_object over the primary-key index), which is several times faster for
+# a thousand runs than assembling them in Python row by row.
+_TABLE_QUERY = """
+SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.parent_run_id,
+    (SELECT json_group_object(p.key, p.value) FROM params p WHERE p.run_id = r.run_id),
+    (SELECT json_group_object(m.key, m.value) FROM latest_metrics m WHERE m.run_id = r.run_id),
+    (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = 'mlflow.source.name'),
+    (SELECT t.value FROM tags t WHERE t.run_id = r.run_id AND t.key = 'mlflow.source.git.commit')
+FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+"""
+DEFAULT_PARAM_COLUMNS = 6
+DEFAULT_METRIC_COLUMNS = 6
+
+
+def default_columns(param_keys: list[str], metric_keys: list[str]) -> list[str]:
+    """The columns a table shows before the user picks: a few params, a few own metrics."""
+    own = [key for key in metric_keys if not key.startswith(SYSTEM_PREFIX)]
+    return [f"params.{key}" for key in param_keys[:DEFAULT_PARAM_COLUMNS]] + [
+        f"metrics.{key}" for key in own[:DEFAULT_METRIC_COLUMNS]
+    ]
+
+
+def store_version(database: str) -> tuple:
+    """What changes whenever a process commits to the store: the database's and its
+    write-ahead log's modification times and sizes."""
+    found = []
+    for path in (database, database + "-wal"):
+        try:
+            stat = os.stat(path)
+            found.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            found.append(None)
+    return (database, *found)
+
+
+# The rows of the last table read, for as long as the store does not change: the
+# table page asks every 2 s, and a finished store answers from here.
+_table_cache: dict[str, Any] = {}
+_table_cache_lock = threading.Lock()
+
+
+def _table_rows(
+    connection: sqlite3.Connection, version: Any
+) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    """Every run's row (shared, never to be changed by the caller), and the keys seen."""
+    with _table_cache_lock:
+        if version is not None and _table_cache.get("version") == version:
+            return _table_cache["rows"], _table_cache["param_keys"], _table_cache["metric_keys"]
+    rows: dict[str, dict[str, Any]] = {}
+    loads = json.loads
+    for (
+        run_id,
+        exp,
+        name,
+        status,
+        start,
+        end,
+        parent,
+        params,
+        metrics,
+        source,
+        commit,
+    ) in connection.execute(_TABLE_QUERY):
+        rows[run_id] = {
+            "run_id": run_id,
+            "experiment": exp,
+            "name": name or "",
+            "status": status,
+            "start_time": start,
+            "end_time": end,
+            "duration": None if start is None or end is None else end - start,
+            "source": source,
+            "commit": commit,
+            "parent_run_id": parent,
+            "params": loads(params) if params else {},
+            "metrics": loads(metrics) if metrics else {},
+        }
+    param_keys = sorted({key for row in rows.values() for key in row["params"]})
+    metric_keys = sorted({key for row in rows.values() for key in row["metrics"]})
+    if version is not None:
+        with _table_cache_lock:
+            _table_cache.update(
+                version=version, rows=rows, param_keys=param_keys, metric_keys=metric_keys
+            )
+    return rows, param_keys, metric_keys
+
+
 def runs_table(
     connection: sqlite3.Connection | None,
     filter_text: str = "",
@@ -86,11 +168,16 @@ def runs_table(
     descending: bool = True,
     experiment: str = "",
     now_ms: int = 0,
+    columns: list[str] | None = None,
+    store_version: Any = None,
 ) -> dict[str, Any]:
     """Every run as a table row, filtered and sorted, with the param and metric columns seen.
 
     A row: run_id, experiment, name, status, start_time, end_time, duration (ms),
-    source, commit, parent_run_id, params {key: value}, metrics {key: latest value}.
+    source, commit, parent_run_id, params {key: value}, metrics {key: latest value}
+    (NaN as null). ``columns`` (``params.KEY`` / ``metrics.KEY``) keeps only those
+    params and metrics in the rows; ``["default"]`` picks a few, as the table page does.
+    ``store_version`` (see ``store_version()``) lets an unchanged store's rows be reused.
     """
     predicate = compile_filter(filter_text)  # a bad filter fails before any query
     if sort.split(".", 1)[0] not in ("params", "metrics", "tags") and sort not in _ATTRIBUTE_SORT:
@@ -99,60 +186,42 @@ def runs_table(
             "params.KEY, metrics.KEY or tags.KEY"
         )
     if connection is None:
-        return {"runs": [], "total": 0, "param_keys": [], "metric_keys": []}
-    rows: dict[str, dict[str, Any]] = {}
-    for run_id, exp, name, status, start, end, parent in connection.execute(
-        "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.parent_run_id "
-        "FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id"
-    ):
-        rows[run_id] = {
-            "run_id": run_id,
-            "experiment": exp,
-            "name": name or "",
-            "status": status,
-            "start_time": start,
-            "end_time": end,
-            "duration": _duration(start, end, status, now_ms),
-            "source": None,
-            "commit": None,
-            "parent_run_id": parent,
-            "params": {},
-            "metrics": {},
-        }
-    _group_by_run(connection.execute("SELECT run_id, key, value FROM params"), rows, "params")
-    for run_id, key, value, is_nan in connection.execute(
-        "SELECT run_id, key, value, is_nan FROM latest_metrics"
-    ):
-        row = rows.get(run_id)
-        if row is not None:
-            row["metrics"][key] = math.nan if is_nan else value
-    for run_id, key, value in connection.execute(
-        "SELECT run_id, key, value FROM tags WHERE key IN (?, ?)", (SOURCE_TAG, COMMIT_TAG)
-    ):
-        row = rows.get(run_id)
-        if row is not None:
-            row["source" if key == SOURCE_TAG else "commit"] = value
-    wants_tags = "tag" in (filter_text or "").lower() or sort.startswith("tags.")
-    if wants_tags:
-        for row in rows.values():
-            row["tags"] = {}
+        return {"runs": [], "total": 0, "param_keys": [], "metric_keys": [], "columns": []}
+    rows, param_keys, metric_keys = _table_rows(connection, store_version)
+    if "tag" in (filter_text or "").lower() or sort.startswith("tags."):
+        rows = {run_id: {**row, "tags": {}} for run_id, row in rows.items()}
         _group_by_run(connection.execute("SELECT run_id, key, value FROM tags"), rows, "tags")
-    param_keys = sorted({key for row in rows.values() for key in row["params"]})
-    metric_keys = sorted({key for row in rows.values() for key in row["metrics"]})
+    if columns == ["default"]:
+        columns = default_columns(param_keys, metric_keys)
     selected = [
         row
         for row in rows.values()
         if (not experiment or row["experiment"] == experiment) and predicate(row)
     ]
     _sort_rows(selected, sort, descending)
+    shown_params = shown_metrics = None
+    if columns is not None:
+        shown_params = [c[len("params.") :] for c in columns if c.startswith("params.")]
+        shown_metrics = [c[len("metrics.") :] for c in columns if c.startswith("metrics.")]
+    answer = []
     for row in selected:
-        row["metrics"] = {key: _number(value) for key, value in row["metrics"].items()}
-        row.pop("tags", None)
+        params, metrics = row["params"], row["metrics"]
+        if shown_params is not None and shown_metrics is not None:
+            params = {key: params[key] for key in shown_params if key in params}
+            metrics = {key: metrics[key] for key in shown_metrics if key in metrics}
+        if any(v is not None and not -math.inf < v < math.inf for v in metrics.values()):
+            metrics = {key: _number(value) for key, value in metrics.items()}  # infinity as text
+        shown = {**row, "params": params, "metrics": metrics}
+        shown.pop("tags", None)
+        if shown["status"] == "RUNNING" and shown["end_time"] is None and shown["start_time"]:
+            shown["duration"] = now_ms - shown["start_time"]
+        answer.append(shown)
     return {
-        "runs": selected,
+        "runs": answer,
         "total": len(rows),
         "param_keys": param_keys,
         "metric_keys": metric_keys,
+        "columns": columns,
     }
 
 

@@ -168,6 +168,8 @@ class UiRequestHandler(BaseHTTPRequestHandler):
                 descending=query.get("order", "desc") != "asc",
                 experiment=query.get("experiment", ""),
                 now_ms=int(time.time() * 1000),
+                columns=query["columns"].split(",") if "columns" in query else None,
+                store_version=queries.store_version(self.server.database),
             )
             table["store"] = self.server.database
             self._send_json(table)

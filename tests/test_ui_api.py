@@ -59,6 +59,18 @@ def test_runs_table_lists_every_run_with_its_columns(ui: UiProcess, store: dict)
     assert seed["duration"] == seed["end_time"] - seed["start_time"]
 
 
+def test_only_the_chosen_columns_travel(ui: UiProcess) -> None:
+    chosen = ui.json("/api/runs?columns=params.lr,metrics.train_loss,metrics.nope")
+    assert chosen["columns"] == ["params.lr", "metrics.train_loss", "metrics.nope"]
+    loops = [row for row in chosen["runs"] if row["name"] == "train_loop.py"]
+    assert all(set(row["params"]) == {"lr"} for row in loops)
+    assert all(set(row["metrics"]) == {"train_loss"} for row in loops)
+    default = ui.json("/api/runs?columns=default")
+    assert default["columns"][:2] == ["params.batch_size", "params.bootstrap"]
+    assert not any(column.startswith("metrics.system/") for column in default["columns"])
+    assert len(default["columns"]) == 12
+
+
 @pytest.mark.parametrize(
     ("expression", "names"),
     [

@@ -13,20 +13,16 @@ const FIXED = [
 ];
 const POLL_MS = 2000;
 
-function defaultColumns(data) {
-  const params = data.param_keys.slice(0, 6).map((k) => "params." + k);
-  const metrics = data.metric_keys.filter((k) => !k.startsWith("system/")).slice(0, 6).map((k) => "metrics." + k);
-  return params.concat(metrics);
-}
-
 function chosenColumns(data) {
   const known = new Set(data.param_keys.map((k) => "params." + k).concat(data.metric_keys.map((k) => "metrics." + k)));
-  const chosen = state.chosen || defaultColumns(data);
+  const chosen = state.chosen || data.columns || [];
   return chosen.filter((c) => known.has(c));
 }
 
 function query() {
   const params = new URLSearchParams({ sort: state.sort, order: state.order });
+  // only the shown columns' values travel; "default" lets the server pick them at first
+  params.set("columns", state.chosen ? state.chosen.join(",") || "none" : "default");
   if (state.filter) params.set("filter", state.filter);
   if (state.experiment) params.set("experiment", state.experiment);
   return "/api/runs?" + params.toString();
@@ -125,7 +121,8 @@ function toggleColumn(column) {
   if (at >= 0) columns.splice(at, 1); else columns.push(column);
   state.chosen = columns;
   localStorage.setItem("autolog.columns", JSON.stringify(columns));
-  render();
+  state.lastBody = "";
+  refresh();
 }
 
 function select(runId, on) {
