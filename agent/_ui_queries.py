@@ -198,6 +198,13 @@ def runs_table(
         for row in rows.values()
         if (not experiment or row["experiment"] == experiment) and predicate(row)
     ]
+    if sort == "duration":  # a running run's duration grows until now
+        selected = [
+            {**row, "duration": now_ms - row["start_time"]}
+            if row["status"] == "RUNNING" and row["end_time"] is None and row["start_time"]
+            else row
+            for row in selected
+        ]
     _sort_rows(selected, sort, descending)
     shown_params = shown_metrics = None
     if columns is not None:

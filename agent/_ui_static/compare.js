@@ -83,6 +83,8 @@ async function main() {
     return;
   }
   document.title = `Compare ${DATA.runs.length} runs · autologagent`;
+  const systemLast = (a, b) => (a.startsWith("system/") - b.startsWith("system/")) || a.localeCompare(b);
+  DATA.metric_keys.sort(systemLast);
   const render = () => {
     renderTable("params", "params", DATA.param_keys, DATA.differing_params);
     renderTable("metrics", "metrics", DATA.metric_keys, DATA.differing_metrics);

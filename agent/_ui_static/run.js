@@ -5,7 +5,7 @@
 
 const RUN_ID = decodeURIComponent(location.pathname.split("/").pop());
 const POLL_MS = 2000;
-const page = { run: null, axis: "step", charts: new Map(), timer: null, artifactsShown: "" };
+const page = { run: null, axis: "step", charts: new Map(), timer: null, artifactsShown: "", loading: false };
 
 function apiRun(suffix) { return "/api/runs/" + encodeURIComponent(RUN_ID) + (suffix || ""); }
 
@@ -163,6 +163,16 @@ async function showArtifact(artifact) {
 }
 
 async function load(first) {
+  if (page.loading) return;  // a slow answer: the next tick comes after it
+  page.loading = true;
+  try {
+    await refresh(first);
+  } finally {
+    page.loading = false;
+  }
+}
+
+async function refresh(first) {
   let run;
   try {
     run = await getJSON(apiRun());
