@@ -33,7 +33,9 @@ PAGES = {"/": "index.html", "/compare": "compare.html"}
 RUN_PAGE = re.compile(r"^/run/([A-Za-z0-9_\-]+)$")
 RUN_API = re.compile(r"^/api/runs/([A-Za-z0-9_\-]+)(/metric|/artifacts|/artifact)?$")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# Every page is the UI's own: no frame of it elsewhere, no script from elsewhere.
+# Every page is the UI's own: no frame of it elsewhere, no script from elsewhere
+# ('unsafe-eval': plotly's WebGL traces, parallel coordinates among them, compile
+# their shaders' glue with new Function()).
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; frame-src 'self'; connect-src 'self'; frame-ancestors 'self'"
