@@ -58,8 +58,10 @@ RUN_ID_TAG = "autolog.run_id"
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
 MANIFEST = ".autolog-uploaded.json"
-# The longest the last flush of a process waits for an unreachable server.
+# The longest the last flush of a process waits for an unreachable server, and
+# the longest it sends to a slow one; what is left stays in the spool.
 EXIT_PATIENCE_S = 5.0
+EXIT_SEND_BUDGET_S = 60.0
 MAX_BACKOFF_S = 8.0
 # A worker may log into its root's run before the root's writer created it.
 RUN_APPEAR_WAIT_S = 1.5
@@ -130,6 +132,10 @@ def log_operations(
         }
 
 
+class _ExitBudgetSpent(Exception):
+    """The last flush of the process ran out of time: the rest goes to the spool."""
+
+
 def _final_flush() -> bool:
     """Whether this is the last flush of the process (atexit runs after the main thread)."""
     return not threading.main_thread().is_alive()
@@ -153,19 +159,34 @@ class MlflowStore:
         self._offline = False
         self._refused = False  # the server refused the credentials (said once, with the fix)
         self._manifests: dict[str, dict[str, list[int]]] = {}
+        self._deadline: float | None = None  # set during the last flush of the process
         self._experiment_names: dict[str, str] = {}  # id -> name, for reading
 
     # --- writing ---------------------------------------------------------------------
 
     def write(self, batch: Batch) -> None:
-        """Send the batch, or spool it (and what follows) while the server cannot take it."""
+        """Send the batch, or spool it (and what follows) while the server cannot take it.
+
+        The last flush of the process sends for at most ``EXIT_SEND_BUDGET_S`` (a slow
+        server) and waits at most ``EXIT_PATIENCE_S`` for an unreachable one; what is
+        left stays in the spool, and a warning says where.
+        """
         final = _final_flush()
+        self._deadline = time.monotonic() + EXIT_SEND_BUDGET_S if final else None
         with self._lock:
-            self._write_operations(operations(batch), final)
-            if not self.spool.pending():
-                self._upload_all(final)
+            try:
+                self._write_operations(operations(batch), final)
+                if not self.spool.pending():
+                    self._upload_all(final)
+            except _ExitBudgetSpent:
+                pass
             if final:
                 self._report_left()
+
+    def _send_in_time(self, op: Operation) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise _ExitBudgetSpent(f"the process is exiting: gave up after {EXIT_SEND_BUDGET_S} s")
+        self.send(op)
 
     def _write_operations(self, ops: list[Operation], final: bool) -> None:
         if self.spool.pending():
@@ -177,7 +198,10 @@ class MlflowStore:
                 return
         for index, op in enumerate(ops):
             try:
-                self.send(op)
+                self._send_in_time(op)
+            except _ExitBudgetSpent:
+                self.spool.append(ops[index:])
+                return
             except (ServerUnreachable, ServerRefused) as exc:
                 self._went_offline(exc)
                 self.spool.append(ops[index:])
@@ -191,7 +215,9 @@ class MlflowStore:
         deadline = time.monotonic() + (EXIT_PATIENCE_S if final else 0.0)
         while True:
             try:
-                self.spool.replay(self.send)
+                self.spool.replay(self._send_in_time)
+            except _ExitBudgetSpent:
+                return False
             except ServerRefused as exc:
                 self._went_offline(exc)
                 return False

@@ -312,6 +312,10 @@ def test_a_training_loop_on_the_server_matches_the_embedded_store(
     )
     assert sorted(run.info.run_name for run in children) == ["epoch-0", "epoch-1", "epoch-2"]
     assert all(run.info.status == "FINISHED" for run in children)
+    listed = cli(remote, "runs", "list", "--uri", server.uri, env=env)
+    mine = {run["run_id"]: run for run in listed}
+    assert mine[parent.info.run_id]["name"] == "train.py"
+    assert {mine[child.info.run_id]["parent_run_id"] for child in children} == {parent.info.run_id}
     # runs history --uri http:// reads the same points back.
     points = cli(remote, "runs", "history", parent.info.run_id, "loss", "--uri", server.uri,
                  env=env)  # fmt: skip
