@@ -22,6 +22,23 @@ def run_artifact_dir(run_id: str) -> str:
     return os.path.join(artifact_root, run_id)
 
 
+def make_private_dirs(path: str) -> None:
+    """Create ``path`` and any missing folder above it, readable by the owner only (0700).
+
+    ``os.makedirs`` gives its mode to the last folder only. Existing folders are
+    left as they are.
+    """
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        make_private_dirs(parent)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+
+
 def _checked(relative_path: str) -> list[str]:
     parts = [part for part in relative_path.replace("\\", "/").split("/") if part not in ("", ".")]
     if not parts or relative_path.startswith("/") or ".." in parts:
@@ -29,7 +46,8 @@ def _checked(relative_path: str) -> list[str]:
     return parts
 
 
-STORE_WARNING_KEY = "artifact-store"
+# The writer's key too: a full or read-only store is one warning, whatever failed first.
+STORE_WARNING_KEY = "store-write"
 
 
 def warn_unwritable(exc: BaseException) -> None:
@@ -50,8 +68,10 @@ def write_bytes(run_id: str, relative_path: str, data: bytes) -> str | None:
     A store that cannot be written (read-only, full, not a folder) is one warning
     for the whole process, and None.
     """
-    target = os.path.join(run_artifact_dir(run_id), *_checked(relative_path))
+    run_dir = run_artifact_dir(run_id)
+    target = os.path.join(run_dir, *_checked(relative_path))
     try:
+        make_private_dirs(os.path.dirname(run_dir))
         return _write_atomically(target, data)
     except OSError as exc:
         warn_unwritable(exc)

@@ -1,7 +1,8 @@
 """``python -m autologagent runs ...``: list, show and history, as tables or JSON.
 
 Reading the store runs no code from it: rows are plain values, artifacts are
-listed by name, never loaded.
+listed by name, never loaded. A RUNNING run whose process is gone (SIGKILL,
+``os._exit``) is reported KILLED (see ``_liveness``); the store is not changed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 from typing import Any
 
+from autologagent import _liveness
 from autologagent._store import RunNotFound, RunRecord
 
 OK, ERROR, USAGE = 0, 1, 2
@@ -72,9 +74,10 @@ def runs_command(args: list[str]) -> int:
         return ERROR
     try:
         if options.command == "list":
-            _print_list(store.list_runs(), options.json)
+            _print_list([_settled(store, run) for run in store.list_runs()], options.json)
         elif options.command == "show":
-            _print_run(store.get_run(store.resolve_run_id(options.run)), options.json)
+            run = _liveness.settle(store.get_run(store.resolve_run_id(options.run)))
+            _print_run(run, options.json)
         else:
             run_id = store.resolve_run_id(options.run)
             points = store.metric_history(run_id, options.key)
@@ -93,6 +96,17 @@ def runs_command(args: list[str]) -> int:
     finally:
         store.close()
     return OK
+
+
+def _settled(store: Any, run: RunRecord) -> RunRecord:
+    """A RUNNING run as ``runs show`` reports it: KILLED once its process is gone."""
+    if run.status != "RUNNING":
+        return run
+    tags = store.get_run(run.run_id).tags
+    if _liveness.PROCESS_TAG in tags:
+        run.tags = tags
+        _liveness.settle(run)
+    return run
 
 
 def _json_number(value: float) -> Any:

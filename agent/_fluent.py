@@ -8,13 +8,14 @@ the file may change afterwards. Bad input from the caller is a ``TypeError`` or
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from autologagent import _bootstrap, _errors, _runs, _writer
+from autologagent import _artifacts, _bootstrap, _errors, _runs, _writer
 from autologagent._runs import ActiveRun
 
 _now = time.time
@@ -170,17 +171,30 @@ def log_artifact(
     subfolder = _safe_artifact_path(artifact_path)
     _ready()
     run_id = run_id or _runs.current_run_id()
+    _, artifact_root = _store_paths()
+    destination = os.path.join(artifact_root, run_id, subfolder)
     try:
-        _, artifact_root = _store_paths()
-        destination = os.path.join(artifact_root, run_id, subfolder)
+        _artifacts.make_private_dirs(artifact_root)
         os.makedirs(destination, exist_ok=True)
+    except OSError as exc:  # the store cannot be written: one warning for everything
+        _artifacts.warn_unwritable(exc)
+        return
+    try:
         if os.path.isdir(local_path):
             target = os.path.join(destination, os.path.basename(os.path.normpath(local_path)))
             shutil.copytree(local_path, target, dirs_exist_ok=True)
         else:
             shutil.copy2(local_path, os.path.join(destination, os.path.basename(local_path)))
     except OSError as exc:
-        _errors.report(exc, f"log_artifact({local_path!r})")
+        if exc.errno in _STORE_FULL_OR_READ_ONLY:
+            _artifacts.warn_unwritable(exc)
+        else:
+            _errors.report(exc, f"log_artifact({local_path!r})")
+
+
+_STORE_FULL_OR_READ_ONLY = {
+    getattr(errno, name) for name in ("ENOSPC", "EROFS", "EDQUOT") if hasattr(errno, name)
+}
 
 
 def _store_paths() -> tuple[str, str]:

@@ -101,6 +101,18 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+def _create_private(database: str) -> None:
+    """Create the database file readable by its owner only (0600), if it is new.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's permissions.
+    An empty file is a valid empty database.
+    """
+    try:
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 class StoreVersionError(RuntimeError):
     """The store was written by a newer agent."""
 
@@ -115,6 +127,7 @@ class SqliteStore:
             raise FileNotFoundError(f"no store at {database}")
         if create:
             os.makedirs(os.path.dirname(database), mode=0o700, exist_ok=True)
+            _create_private(database)
         self._connection = sqlite3.connect(
             database, timeout=60.0, isolation_level=None, check_same_thread=False
         )
@@ -233,7 +246,10 @@ class SqliteStore:
                 connection.execute(sql, (status, ended, run_id))
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            # A full disk makes SQLite roll back by itself: a second ROLLBACK would
+            # raise "no transaction is active" and hide the real error.
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             self._experiment_ids.clear()  # an experiment made in this transaction is gone
             raise
 

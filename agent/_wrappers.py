@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any, SupportsIndex
 
@@ -17,6 +18,14 @@ class _PicklableBoundWrapper(wrapt.BoundFunctionWrapper):
         if instance is None:  # looked up on the class, not on an instance
             instance = getattr(self, "_self_owner", None) or _defining_class(self.__wrapped__)
         return (getattr, (instance, self.__wrapped__.__name__))
+
+    def __copy__(self) -> Any:
+        return self  # wrapt's proxies refuse to be copied; a bound method's copy is itself
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """As ``copy.deepcopy`` treats a bound method: the same method of a copied instance."""
+        function, args = self.__reduce_ex__(4)
+        return function(*copy.deepcopy(args, memo))
 
 
 def _defining_class(function: Any) -> Any:
@@ -38,3 +47,12 @@ class AgentFunctionWrapper(wrapt.FunctionWrapper):
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> str:
         return str(self.__wrapped__.__qualname__)
+
+    # ``copy`` returns a function itself; wrapt's proxies refuse to be copied, which
+    # broke ``copy.deepcopy`` of anything holding a patched function (sklearn's
+    # ``get_scorer`` deep-copies scorers that hold ``accuracy_score``).
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self

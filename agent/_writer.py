@@ -216,10 +216,12 @@ def _flush_locked() -> bool:
         store().write(batch)
     except Exception as exc:
         _last_failure_transient = _transient(exc)
-        if _bad_record(exc):
+        full = _store_full(exc)
+        if full or _bad_record(exc):
             # A record the store cannot take (a string with a lone surrogate, say)
             # must not hold back every record after it: write the others alone.
-            batch = _write_each(batch)
+            # On a full disk, what still fits (run rows, ends, params) goes in too.
+            batch = _write_each(batch, keep_going=full)
             if not len(batch):
                 return True
         _pending = batch
@@ -250,6 +252,13 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
+def _store_full(exc: Exception) -> bool:
+    """Whether the store's disk (or quota) is full: smaller records may still fit."""
+    import sqlite3
+
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
+
+
 def _bad_record(exc: Exception) -> bool:
     """Whether a record failed (a value SQLite cannot bind), not the store (locked, full)."""
     import sqlite3
@@ -258,10 +267,12 @@ def _bad_record(exc: Exception) -> bool:
     return isinstance(exc, bad)
 
 
-def _write_each(batch: Batch) -> Batch:
+def _write_each(batch: Batch, keep_going: bool = False) -> Batch:
     """Write record by record (a metric series at a time), dropping those that cannot be written.
 
-    Returns what is left to retry if the store itself fails meanwhile.
+    Returns what is left to retry if the store itself fails meanwhile: everything
+    from the failed unit on, or with ``keep_going`` (a full disk) only the units
+    that failed.
     """
     units: list[tuple[str, list[Any]]] = []
     for kind in RECORD_KINDS:
@@ -272,22 +283,25 @@ def _write_each(batch: Batch) -> Batch:
         for point in batch.metrics:
             series.setdefault((point[0], point[1]), []).append(point)
         units.extend((kind, points) for points in series.values())
+    left = Batch()
     for index, (kind, unit) in enumerate(units):
         single = Batch()
         getattr(single, kind).extend(unit)
         try:
             store().write(single)
         except Exception as exc:
-            if not _bad_record(exc):
-                left = Batch()
+            if _bad_record(exc):
+                _errors.warn(
+                    f"dropped a record the store cannot take ({type(exc).__name__}: {exc})",
+                    key="store-record",
+                )
+            elif keep_going and _store_full(exc):
+                getattr(left, kind).extend(unit)
+            else:
                 for later_kind, later in units[index:]:
                     getattr(left, later_kind).extend(later)
                 return left
-            _errors.warn(
-                f"dropped a record the store cannot take ({type(exc).__name__}: {exc})",
-                key="store-record",
-            )
-    return Batch()
+    return left
 
 
 def before_fork() -> None:

@@ -93,6 +93,7 @@ CONTEXT_TAG_PREFIXES = (
     "autolog.cwd",
     "autolog.host",
     "autolog.pid",
+    "autolog.process",
     "autolog.python_",
     "autolog.platform",
     "autolog.env.",

@@ -1,0 +1,137 @@
+"""Whether the process that owns a RUNNING run is still alive.
+
+A run ends when its process ends it: at the end of a training call, at exit, on
+SIGTERM or Ctrl-C. A process killed with SIGKILL (the OOM killer, a scheduler's
+hard limit) or ended with ``os._exit`` never gets to, and its run would read
+RUNNING forever, as it does in MLflow. So each run records the process that owns
+it (the tag ``autolog.process``: host, pid and the process's start time), and a
+reader on the same host checks it: no such process, or the pid now belongs to a
+process that started at another time, means the owner is gone, and the run is
+shown KILLED with the tag ``autolog.liveness`` saying why. Reading never writes
+to the store: what is recorded stays as it was committed.
+
+A run owned by a process on another host cannot be checked from here and is shown
+as recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autologagent._store import RunRecord
+
+PROCESS_TAG = "autolog.process"
+LIVENESS_TAG = "autolog.liveness"
+# Two reads of one process's start time agree to the clock tick; a reused pid
+# starts later by far more than this.
+_START_TOLERANCE_S = 1.0
+
+_identity: tuple[int, str] | None = None  # (pid, tag value), recomputed after fork
+
+
+def identity() -> str:
+    """This process, as ``"host pid start"`` (start: seconds since the epoch)."""
+    global _identity
+    pid = os.getpid()
+    if _identity is None or _identity[0] != pid:
+        start = _start_time(pid)
+        value = f"{_host()} {pid} {start:.2f}" if start is not None else f"{_host()} {pid} ?"
+        _identity = (pid, value)
+    return _identity[1]
+
+
+def _host() -> str:
+    try:
+        return os.uname().nodename
+    except AttributeError:  # Windows
+        import platform
+
+        return platform.node()
+
+
+def _start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None if it is gone.
+
+    Linux reads ``/proc`` (no import); elsewhere psutil, as the system metrics do.
+    A zombie (killed, not yet reaped by its parent) counts as gone.
+    """
+    if sys.platform.startswith("linux"):
+        return _linux_start_time(pid)
+    try:
+        import psutil
+
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return float(process.create_time())
+    except Exception:
+        return None
+
+
+_boot_time: float | None = None
+
+
+def _linux_start_time(pid: int) -> float | None:
+    global _boot_time
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+        # The command name may hold spaces and parentheses: fields start after the last ')'.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if fields[0] == b"Z":
+            return None
+        ticks = int(fields[19])  # field 22 of proc(5): starttime, in clock ticks after boot
+        if _boot_time is None:
+            with open("/proc/stat", "rb") as file:
+                for line in file:
+                    if line.startswith(b"btime "):
+                        _boot_time = float(line.split()[1])
+                        break
+        return (_boot_time or 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def owner_gone(process: str) -> bool:
+    """Whether the process named by an ``autolog.process`` value has ended.
+
+    False when it cannot be told: another host, or a value this agent did not write.
+    """
+    try:
+        host, pid_text, start_text = process.rsplit(" ", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != _host() or pid <= 0:
+        return False
+    started = _start_time(pid)
+    if started is None:
+        return True
+    if start_text == "?":
+        return False
+    try:
+        return abs(started - float(start_text)) > _START_TOLERANCE_S
+    except ValueError:
+        return False
+
+
+def settle(record: RunRecord) -> RunRecord:
+    """The record as a reader should see it: a RUNNING run whose owner is gone is KILLED.
+
+    ``record`` must carry its tags (``get_run``'s records do).
+    """
+    if record.status != "RUNNING":
+        return record
+    process = record.tags.get(PROCESS_TAG)
+    if not process or not owner_gone(process):
+        return record
+    host, pid, _start = process.rsplit(" ", 2)
+    record.status = "KILLED"
+    record.tags[LIVENESS_TAG] = (
+        f"process {pid} on {host} ended without ending the run (killed, or os._exit); "
+        "the store still says RUNNING"
+    )
+    return record
