@@ -319,6 +319,9 @@ def ui_command(args: list[str]) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    # Ctrl-C stops the server even when started from a shell that ignores SIGINT in
+    # background jobs (Python then leaves it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
