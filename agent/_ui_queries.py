@@ -55,6 +55,21 @@ def _number(value: float | None, is_nan: int = 0) -> Any:
     return value
 
 
+def settled_status(connection: sqlite3.Connection, run_id: str, status: str) -> str:
+    """The status a reader should see (as ``runs show`` does): a RUNNING run whose
+    process is gone (SIGKILL, ``os._exit``) is KILLED; the store is not changed."""
+    if status != "RUNNING":
+        return status
+    from autologagent import _liveness
+
+    found = connection.execute(
+        "SELECT value FROM tags WHERE run_id = ? AND key = ?", (run_id, _liveness.PROCESS_TAG)
+    ).fetchone()
+    if found and found[0] and _liveness.owner_gone(found[0]):
+        return "KILLED"
+    return status
+
+
 def experiments(connection: sqlite3.Connection | None) -> list[dict[str, Any]]:
     if connection is None:
         return []
@@ -188,6 +203,13 @@ def runs_table(
     if connection is None:
         return {"runs": [], "total": 0, "param_keys": [], "metric_keys": [], "columns": []}
     rows, param_keys, metric_keys = _table_rows(connection, store_version)
+    running = [run_id for run_id, row in rows.items() if row["status"] == "RUNNING"]
+    if running:
+        rows = dict(rows)
+        for run_id in running:
+            status = settled_status(connection, run_id, "RUNNING")
+            if status != "RUNNING":
+                rows[run_id] = {**rows[run_id], "status": status}
     if "tag" in (filter_text or "").lower() or sort.startswith("tags."):
         rows = {run_id: {**row, "tags": {}} for run_id, row in rows.items()}
         _group_by_run(connection.execute("SELECT run_id, key, value FROM tags"), rows, "tags")
@@ -290,12 +312,18 @@ def run_detail(connection: sqlite3.Connection | None, artifact_root: str, run_id
     if row is None:
         raise NotFound(f"no run {run_id!r} in the store")
     _, experiment, name, status, start, end, parent = row
+    status = settled_status(connection, run_id, status)
     params = dict(
         connection.execute("SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run_id,))
     )
     tags = dict(
         connection.execute("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key", (run_id,))
     )
+    if status != row[3]:
+        tags["autolog.liveness"] = (
+            "the run's process ended without ending the run (killed, or os._exit); "
+            "the store still says RUNNING"
+        )
     metrics: dict[str, Any] = {}
     system: dict[str, Any] = {}
     for key, value, step, stamp, is_nan in connection.execute(
@@ -306,7 +334,13 @@ def run_detail(connection: sqlite3.Connection | None, artifact_root: str, run_id
         entry = {"value": _number(value, is_nan), "step": step, "timestamp": stamp}
         (system if key.startswith(SYSTEM_PREFIX) else metrics)[key] = entry
     children = [
-        {"run_id": c[0], "name": c[1] or "", "status": c[2], "start_time": c[3], "end_time": c[4]}
+        {
+            "run_id": c[0],
+            "name": c[1] or "",
+            "status": settled_status(connection, c[0], c[2]),
+            "start_time": c[3],
+            "end_time": c[4],
+        }
         for c in connection.execute(
             "SELECT run_id, name, status, start_time, end_time FROM runs "
             "WHERE parent_run_id = ? ORDER BY start_time, rowid",
@@ -469,7 +503,7 @@ def compare(connection: sqlite3.Connection | None, run_ids: list[str]) -> dict[s
             {
                 "run_id": row[0],
                 "name": row[1] or "",
-                "status": row[2],
+                "status": settled_status(connection, row[0], row[2]),
                 "start_time": row[3],
                 "end_time": row[4],
                 "params": params,

@@ -312,3 +312,29 @@ def test_busy_port_is_a_clear_error(ui: UiProcess, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
     assert not os.path.exists(tmp_path / "autologruns")  # reading never creates a store
+
+
+def test_a_run_whose_process_was_killed_reads_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves the run RUNNING in the store; the UI, as `runs show`, says KILLED."""
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import os, signal, autologagent\n"
+        "autologagent.log_metric('loss', 1.0, step=0)\n"
+        "autologagent.flush()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    store = tmp_path / "autologruns"
+    env = clean_env(AUTOLOG_TRACKING_URI=str(store), AUTOLOG_SYSTEM_METRICS="false")
+    killed = run_python(["-m", "autologagent", str(script)], cwd=tmp_path, env=env)
+    assert killed.returncode == -signal.SIGKILL
+    server = UiProcess(str(store))
+    try:
+        (row,) = server.json("/api/runs")["runs"]
+        assert row["status"] == "KILLED"
+        assert [r["run_id"] for r in server.json("/api/runs?filter=status%3D'KILLED'")["runs"]] == [
+            row["run_id"]
+        ]
+        run = server.json(f"/api/runs/{row['run_id']}")
+        assert run["status"] == "KILLED" and "autolog.liveness" in run["tags"]
+    finally:
+        server.stop()
