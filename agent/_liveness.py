@@ -4,14 +4,15 @@ A run ends when its process ends it: at the end of a training call, at exit, on
 SIGTERM or Ctrl-C. A process killed with SIGKILL (the OOM killer, a scheduler's
 hard limit) or ended with ``os._exit`` never gets to, and its run would read
 RUNNING forever, as it does in MLflow. So each run records the process that owns
-it (the tag ``autolog.process``: host, pid and the process's start time), and a
-reader on the same host checks it: no such process, or the pid now belongs to a
-process that started at another time, means the owner is gone, and the run is
-shown KILLED with the tag ``autolog.liveness`` saying why. Reading never writes
-to the store: what is recorded stays as it was committed.
+it (the tag ``autolog.process``: host, pid, the process's start time and pid
+namespace), and a reader on the same host, in the same pid namespace, checks it:
+no such process, or the pid now belongs to a process that started at another
+time, means the owner is gone, and the run is shown KILLED with the tag
+``autolog.liveness`` saying why. Reading never writes to the store: what is
+recorded stays as it was committed.
 
-A run owned by a process on another host cannot be checked from here and is shown
-as recorded.
+A run owned by a process on another host, or in another pid namespace (a
+container), cannot be checked from here and is shown as recorded.
 """
 
 from __future__ import annotations
@@ -33,14 +34,26 @@ _identity: tuple[int, str] | None = None  # (pid, tag value), recomputed after f
 
 
 def identity() -> str:
-    """This process, as ``"host pid start"`` (start: seconds since the epoch)."""
+    """This process, as ``"host pid start pid-namespace"``.
+
+    start: seconds since the epoch, or ``?``; pid-namespace: the inode of
+    ``/proc/self/ns/pid`` (Linux), or ``-``. A container with the host's name but
+    its own pid namespace is then not judged by the host's process table.
+    """
     global _identity
     pid = os.getpid()
     if _identity is None or _identity[0] != pid:
         start = _start_time(pid)
-        value = f"{_host()} {pid} {start:.2f}" if start is not None else f"{_host()} {pid} ?"
-        _identity = (pid, value)
+        started = f"{start:.2f}" if start is not None else "?"
+        _identity = (pid, f"{_host()} {pid} {started} {_pid_namespace()}")
     return _identity[1]
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]") or "-"
+    except (OSError, AttributeError):
+        return "-"
 
 
 def _host() -> str:
@@ -101,11 +114,11 @@ def owner_gone(process: str) -> bool:
     False when it cannot be told: another host, or a value this agent did not write.
     """
     try:
-        host, pid_text, start_text = process.rsplit(" ", 2)
+        host, pid_text, start_text, namespace = process.split(" ")
         pid = int(pid_text)
     except ValueError:
         return False
-    if host != _host() or pid <= 0:
+    if host != _host() or pid <= 0 or namespace != _pid_namespace():
         return False
     started = _start_time(pid)
     if started is None:
@@ -128,7 +141,7 @@ def settle(record: RunRecord) -> RunRecord:
     process = record.tags.get(PROCESS_TAG)
     if not process or not owner_gone(process):
         return record
-    host, pid, _start = process.rsplit(" ", 2)
+    host, pid = process.split(" ")[:2]
     record.status = "KILLED"
     record.tags[LIVENESS_TAG] = (
         f"process {pid} on {host} ended without ending the run (killed, or os._exit); "

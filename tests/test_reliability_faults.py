@@ -16,7 +16,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from conftest import PYTHON, clean_env, cli, list_runs, run_python, show_run, write_script
@@ -114,34 +113,33 @@ def _set_owner(workdir: Path, run_id: str, owner: str) -> None:
 
 
 def test_liveness_tells_a_reused_pid_and_leaves_other_hosts_alone(workdir: Path) -> None:
-    """A live pid that started at another time is not the owner; another host is not judged."""
+    """A live pid that started at another time is not the owner; another host is not judged.
+
+    Nor is another pid namespace (a container that shares the host's name).
+    """
     script = write_script(
         workdir, "one.py", "import autologagent\nautologagent.log_metric('x', 1.0)\n"
     )
     run_python([str(script)], cwd=workdir, env=clean_env(AUTOLOG_TESTING="1"), check=True)
     run = show_run(workdir)
-    host, pid, started = run["tags"]["autolog.process"].split()
+    host, pid, started, namespace = run["tags"]["autolog.process"].split()
     assert pid.isdigit() and float(started) > 0
     assert host == os.uname().nodename
+    assert namespace == os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    me = os.getpid()
 
     # This pytest process is alive, but it did not start at the recorded time.
-    _set_owner(workdir, run["run_id"], f"{host} {os.getpid()} 1000.00")
+    _set_owner(workdir, run["run_id"], f"{host} {me} 1000.00 {namespace}")
     assert show_run(workdir)["status"] == "KILLED"
     # The same pid with its real start time: alive, so RUNNING.
-    own = subprocess.run(
-        [sys.executable, "-c", "from autologagent import _liveness; print(_liveness.identity())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    start = _start_of(os.getpid())
-    _set_owner(workdir, run["run_id"], f"{own[0]} {os.getpid()} {start}")
+    _set_owner(workdir, run["run_id"], f"{host} {me} {_start_of(me)} {namespace}")
     assert show_run(workdir)["status"] == "RUNNING"
-    # A run owned by a process on another machine is shown as recorded.
-    _set_owner(workdir, run["run_id"], f"gpu-node-7 {pid} {started}")
-    shown = show_run(workdir)
-    assert shown["status"] == "RUNNING"
-    assert "autolog.liveness" not in shown["tags"]
+    # The dead owner on another machine, or in another pid namespace: shown as recorded.
+    for owner in (f"gpu-node-7 {pid} {started} {namespace}", f"{host} {pid} {started} 1"):
+        _set_owner(workdir, run["run_id"], owner)
+        shown = show_run(workdir)
+        assert shown["status"] == "RUNNING", owner
+        assert "autolog.liveness" not in shown["tags"]
 
 
 def _start_of(pid: int) -> str:
