@@ -172,8 +172,8 @@ class MlflowStore:
         left stays in the spool, and a warning says where.
         """
         final = _final_flush()
-        self._deadline = time.monotonic() + EXIT_SEND_BUDGET_S if final else None
         with self._lock:
+            self._deadline = time.monotonic() + EXIT_SEND_BUDGET_S if final else None
             try:
                 self._write_operations(operations(batch), final)
                 if not self.spool.pending():
