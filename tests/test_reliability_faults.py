@@ -159,12 +159,13 @@ X, y = make_classification(n_samples=200, random_state=0)
 autologagent.log_param("first", 1)
 autologagent.log_metric("before", 1.0)
 autologagent.flush()
-for step in range(200_000):  # about 5 MB of points
+for step in range(200_000):  # about 5 MB of points: the disk fills here
     autologagent.log_metric("loss", 1.0 / (step + 1), step=step)
+autologagent.flush()
 autologagent.log_param("blob", "x" * 5000)
+model = LogisticRegression().fit(X, y)
 open("notes.txt", "w").write("n" * 300_000)
 autologagent.log_artifact("notes.txt")
-model = LogisticRegression().fit(X, y)
 print("score", round(model.score(X, y), 6))
 """
 
