@@ -34,7 +34,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from autologagent import _errors, _spool
@@ -63,8 +64,6 @@ MANIFEST = ".autolog-uploaded.json"
 EXIT_PATIENCE_S = 5.0
 EXIT_SEND_BUDGET_S = 60.0
 MAX_BACKOFF_S = 8.0
-# A worker may log into its root's run before the root's writer created it.
-RUN_APPEAR_WAIT_S = 1.5
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
 _DEFAULT_EXPERIMENT_VAR = "AUTOLOG_EXPERIMENT"
@@ -369,16 +368,57 @@ class MlflowStore:
         known = self._runs.get(agent_run_id)
         if known is not None:
             return known
-        found = self._find(agent_run_id)
-        if found is None and create:
-            time.sleep(RUN_APPEAR_WAIT_S)  # the process that starts it may be about to
-            found = self._find(agent_run_id)
-            if found is None:
+        if not create:
+            found = self._claimed(agent_run_id) or self._find(agent_run_id)
+            return None if found is None else self._remember(agent_run_id, found["info"])
+        with self._claim(agent_run_id):
+            found = self._claimed(agent_run_id) or self._find(agent_run_id)
+            if found is None:  # a worker logging into a run its root has not sent yet
                 experiment = os.environ.get(_DEFAULT_EXPERIMENT_VAR) or "Default"
                 found = self._create(agent_run_id, self._experiment_id(experiment), "", 0, None)
-        if found is None:
+            return self._remember(agent_run_id, found["info"])
+
+    @contextmanager
+    def _claim(self, agent_run_id: str) -> Iterator[None]:
+        """Hold this machine's lock on making ``agent_run_id``'s server run.
+
+        MLflow names a run when it creates it, so two processes (the workers of a
+        pool, logging into their root's run) must not both create it: the first
+        does, under the lock, and leaves the server's id in a file beside the
+        spool that the others read.
+        """
+        import fcntl
+
+        folder = os.path.join(self.folder, "runs")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        with open(os.path.join(folder, f"{_safe_name(agent_run_id)}.lock"), "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _claimed(self, agent_run_id: str) -> dict[str, Any] | None:
+        """The run another process of this machine made for ``agent_run_id``, if any."""
+        path = os.path.join(self.folder, "runs", _safe_name(agent_run_id))
+        try:
+            with open(path, encoding="ascii") as handle:
+                server_run_id = handle.read().strip()
+        except (OSError, ValueError):
             return None
-        return self._remember(agent_run_id, found["info"])
+        if not server_run_id:
+            return None
+        try:
+            return dict(self.client.call("GET", "runs/get", query={"run_id": server_run_id})["run"])
+        except RequestRejected:  # deleted from the server since
+            return None
+
+    def _note_claim(self, agent_run_id: str, server_run_id: str) -> None:
+        path = os.path.join(self.folder, "runs", _safe_name(agent_run_id))
+        temporary = f"{path}.{os.getpid()}"
+        with open(temporary, "w", encoding="ascii") as handle:
+            handle.write(server_run_id)
+        os.replace(temporary, path)
 
     def _create(
         self, agent_run_id: str, experiment_id: str, name: str, start_ms: int, parent: str | None
@@ -394,22 +434,29 @@ class MlflowStore:
             body["start_time"] = start_ms
         if name:
             body["run_name"] = name
-        return dict(self.client.call("POST", "runs/create", body)["run"])
+        created = dict(self.client.call("POST", "runs/create", body)["run"])
+        self._note_claim(agent_run_id, str(created["info"]["run_id"]))
+        return created
 
     def _start(self, op: Operation) -> None:
         agent_run_id = op["run"]
         if agent_run_id in self._runs:
             return
         experiment_id = self._experiment_id(op["experiment"])
-        found = self._find(agent_run_id, [experiment_id])
-        if found is None:
-            found = self._create(agent_run_id, experiment_id, op["name"], op["start"], op["parent"])
-        elif op["name"] and found["info"].get("run_name") != op["name"]:
-            # A worker made it first, without a name: give it its own.
-            self.client.call(
-                "POST", "runs/update", {"run_id": found["info"]["run_id"], "run_name": op["name"]}
-            )
-        self._remember(agent_run_id, found["info"])
+        with self._claim(agent_run_id):
+            found = self._claimed(agent_run_id) or self._find(agent_run_id, [experiment_id])
+            if found is None:
+                found = self._create(
+                    agent_run_id, experiment_id, op["name"], op["start"], op["parent"]
+                )
+            elif op["name"] and found["info"].get("run_name") != op["name"]:
+                # A worker made it first, without a name: give it its own.
+                self.client.call(
+                    "POST",
+                    "runs/update",
+                    {"run_id": found["info"]["run_id"], "run_name": op["name"]},
+                )
+            self._remember(agent_run_id, found["info"])
 
     def _log(self, op: Operation) -> None:
         run = self.server_run(op["run"])
@@ -735,6 +782,15 @@ def _process_spool(folder: str, display_uri: str) -> _spool.SpoolFile:
     if found is None:
         found = _spools[key] = _spool.SpoolFile(folder, display_uri)
     return found
+
+
+def _safe_name(agent_run_id: str) -> str:
+    """A file name for a run id (the agent's are hex; a user's resumed id may be anything)."""
+    if _SAFE_ID.match(agent_run_id):
+        return agent_run_id
+    import hashlib
+
+    return "id-" + hashlib.sha256(agent_run_id.encode()).hexdigest()[:32]
 
 
 def proxy_path(artifact_uri: str) -> str | None:

@@ -336,6 +336,40 @@ def _local_process_run(cwd: Path) -> str:
     return str(next(run["run_id"] for run in runs if run["name"] == "train.py"))
 
 
+POOL = """
+import multiprocessing
+import autologagent
+
+def work(k):
+    for step in range(50):
+        autologagent.log_metric(f"worker{k}", float(step), step=step)
+    return k
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        print(pool.map(work, range(3)))
+    autologagent.log_metric("root", 1.0)
+"""
+
+
+def test_pool_workers_log_into_the_root_run_once(
+    server: Server, client: Any, tmp_path: Path
+) -> None:
+    """Workers that log before the root made its run make it once between them, not twice."""
+    write_script(tmp_path, "pool.py", POOL)
+    env = _server_env(server, tmp_path / "spool", AUTOLOG_SYSTEM_METRICS="false")
+    run_python(["-m", "autologagent", "pool.py"], cwd=tmp_path, env=env, check=True)
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string="attributes.run_name = 'pool.py'",
+    )
+    assert len(runs) == 1
+    (run,) = runs
+    assert run.info.status == "FINISHED"
+    assert set(run.data.metrics) == {"worker0", "worker1", "worker2", "root"}
+    assert all(len(_history(client, run.info.run_id, f"worker{k}")) == 50 for k in range(3))
+
+
 STEADY = """
 import os, sys, time
 import autologagent
