@@ -228,7 +228,13 @@ class RestClient:
 
     def _answer(self, status: int, data: bytes, what: str) -> dict[str, Any]:
         if 200 <= status < 300:
-            return json.loads(data) if data.strip() else {}
+            try:
+                return json.loads(data) if data.strip() else {}
+            except ValueError:  # a proxy's login page, say
+                raise ServerUnreachable(
+                    f"{self.display_uri} answered {what} with something that is not JSON: "
+                    "is it an MLflow tracking server?"
+                ) from None
         code, message = _error_of(data)
         where = f"{self.display_uri} ({what})"
         if status in (401, 403):
