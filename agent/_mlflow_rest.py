@@ -243,10 +243,10 @@ class RestClient:
                 f"(HTTP {status}): set MLFLOW_TRACKING_TOKEN, "
                 "or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
             )
-        if status == 404 and not code:  # a plain 404 page: something else answers there
+        if not code and status in (404, 405, 501):  # not MLflow's JSON: something else
             raise ServerUnreachable(
                 f"{self.display_uri} does not answer as an MLflow tracking server "
-                f"(HTTP 404 for {what})"
+                f"(HTTP {status} for {what})"
             )
         if status == 429 or status >= 500:
             raise ServerUnreachable(f"{where} answered HTTP {status}: {message[:200]}")
@@ -284,11 +284,13 @@ class RestClient:
 
 
 def _error_of(data: bytes) -> tuple[str, str]:
+    """(MLflow's error code, the message on one line) of an error answer."""
     try:
         answer = json.loads(data)
-        return str(answer.get("error_code", "")), str(answer.get("message", ""))
+        code, message = str(answer.get("error_code", "")), str(answer.get("message", ""))
     except (ValueError, AttributeError):
-        return "", data.decode("utf-8", "replace").strip()
+        code, message = "", data.decode("utf-8", "replace")
+    return code, " ".join(message.split())
 
 
 def _authorization(env: Mapping[str, str], user: str | None, password: str | None) -> str:

@@ -531,6 +531,21 @@ def test_a_bad_server_uri_is_one_line_and_a_down_server_one_error(tmp_path: Path
     assert down.returncode == 1
     (line,) = down.stderr.splitlines()
     assert "did not answer" in line
+    # Something else answering HTTP there (a plain 404 page) is named as such.
+    import http.server
+    import threading
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{other.server_address[1]}"
+        wrong = run_python(["-m", "autologagent", "runs", "list", "--uri", uri], cwd=tmp_path)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert wrong.returncode == 1
+    (line,) = wrong.stderr.splitlines()
+    assert "does not answer as an MLflow tracking server" in line
 
 
 def test_the_agent_never_imports_mlflow(server: Server, tmp_path: Path) -> None:
