@@ -474,6 +474,53 @@ def test_wrong_credentials_are_one_clear_warning_and_the_program_completes(
     assert spooled and all(secret not in path.read_text() for path in spooled)
 
 
+def test_a_wrong_token_at_a_token_checking_proxy_is_one_clear_warning(tmp_path: Path) -> None:
+    """Teams often put a token-checking proxy in front of MLflow: MLFLOW_TRACKING_TOKEN goes
+    as a bearer token, a refusal is one warning, the token appears nowhere."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def _refuse(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            body = b'{"error_code": "UNAUTHENTICATED", "message": "bad token"}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = _refuse  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    token = "tok-s3cr3t-value"
+    write_script(tmp_path, "train.py", LOOP)
+    env = clean_env(
+        AUTOLOG_TRACKING_URI=f"http://127.0.0.1:{proxy.server_address[1]}",
+        AUTOLOG_SPOOL_DIR=str(tmp_path / "spool"),
+        AUTOLOG_TESTING="1",
+        MLFLOW_TRACKING_TOKEN=token,
+    )
+    try:
+        result = run_python(["-m", "autologagent", "train.py"], cwd=tmp_path, env=env)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert result.returncode == 0
+    assert result.stdout == "trained 1200\n"
+    (line,) = result.stderr.splitlines()
+    assert "refused the credentials (HTTP 401)" in line and "MLFLOW_TRACKING_TOKEN" in line
+    assert seen and set(seen) == {f"Bearer {token}"}
+    assert token not in result.stderr
+    assert all(token not in path.read_text() for path in (tmp_path / "spool").rglob("*.jsonl"))
+
+
 EXPORTED = """
 import autologagent
 with autologagent.start_run(run_name="outer"):
