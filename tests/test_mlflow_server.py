@@ -474,51 +474,148 @@ def test_wrong_credentials_are_one_clear_warning_and_the_program_completes(
     assert spooled and all(secret not in path.read_text() for path in spooled)
 
 
-def test_a_wrong_token_at_a_token_checking_proxy_is_one_clear_warning(tmp_path: Path) -> None:
-    """Teams often put a token-checking proxy in front of MLflow: MLFLOW_TRACKING_TOKEN goes
-    as a bearer token, a refusal is one warning, the token appears nowhere."""
-    import http.server
-    import threading
+class _RefusingProxy:
+    """A token-checking proxy of the kind teams put in front of MLflow: it refuses every
+    request with MLflow's JSON 401, and keeps the Authorization headers it saw."""
 
-    seen: list[str] = []
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        import http.server
+        import ssl
+        import threading
 
-    class Proxy(http.server.BaseHTTPRequestHandler):
-        def _refuse(self) -> None:
-            seen.append(self.headers.get("Authorization", ""))
-            body = b'{"error_code": "UNAUTHENTICATED", "message": "bad token"}'
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        seen: list[str] = []
+        self.seen = seen
 
-        do_GET = do_POST = do_PUT = _refuse  # noqa: N815
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _refuse(self) -> None:
+                seen.append(self.headers.get("Authorization", ""))
+                body = b'{"error_code": "UNAUTHENTICATED", "message": "bad token"}'
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
+            do_GET = do_POST = do_PUT = _refuse  # noqa: N815
 
-    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    token = "tok-s3cr3t-value"
-    write_script(tmp_path, "train.py", LOOP)
-    env = clean_env(
-        AUTOLOG_TRACKING_URI=f"http://127.0.0.1:{proxy.server_address[1]}",
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.uri = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _self_signed_certificate(folder: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, made with ``cryptography`` (MLflow needs it)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def _token_env(uri: str, tmp_path: Path, token: str, **extra: str) -> dict[str, str]:
+    return clean_env(
+        AUTOLOG_TRACKING_URI=uri,
         AUTOLOG_SPOOL_DIR=str(tmp_path / "spool"),
         AUTOLOG_TESTING="1",
         MLFLOW_TRACKING_TOKEN=token,
+        **extra,
     )
+
+
+def test_a_wrong_token_at_a_token_checking_proxy_is_one_clear_warning(tmp_path: Path) -> None:
+    """MLFLOW_TRACKING_TOKEN goes as a bearer token; a refusal is one warning, the program
+    completes, and the token appears nowhere."""
+    token = "tok-s3cr3t-value"
+    write_script(tmp_path, "train.py", LOOP)
+    proxy = _RefusingProxy()
     try:
-        result = run_python(["-m", "autologagent", "train.py"], cwd=tmp_path, env=env)
+        result = run_python(
+            ["-m", "autologagent", "train.py"],
+            cwd=tmp_path,
+            env=_token_env(proxy.uri, tmp_path, token),
+        )
     finally:
-        proxy.shutdown()
-        proxy.server_close()
+        proxy.close()
     assert result.returncode == 0
     assert result.stdout == "trained 1200\n"
     (line,) = result.stderr.splitlines()
     assert "refused the credentials (HTTP 401)" in line and "MLFLOW_TRACKING_TOKEN" in line
-    assert seen and set(seen) == {f"Bearer {token}"}
+    assert proxy.seen and set(proxy.seen) == {f"Bearer {token}"}
     assert token not in result.stderr
     assert all(token not in path.read_text() for path in (tmp_path / "spool").rglob("*.jsonl"))
+
+
+def test_tls_certificates_are_verified_unless_told_otherwise(tmp_path: Path) -> None:
+    """https:// with a certificate nobody vouches for: the token is never sent. With the
+    certificate named in MLFLOW_TRACKING_SERVER_CERT_PATH, the request goes through."""
+    token = "tok-s3cr3t-value"
+    write_script(tmp_path, "train.py", LOOP)
+    cert, key = _self_signed_certificate(tmp_path)
+    proxy = _RefusingProxy(tls=(cert, key))
+    try:
+        untrusted = run_python(
+            ["-m", "autologagent", "train.py"],
+            cwd=tmp_path,
+            env=_token_env(proxy.uri, tmp_path, token),
+        )
+        assert proxy.seen == []
+        trusted = run_python(
+            ["-m", "autologagent", "train.py"],
+            cwd=tmp_path,
+            env=_token_env(proxy.uri, tmp_path, token, MLFLOW_TRACKING_SERVER_CERT_PATH=cert),
+        )
+    finally:
+        proxy.close()
+    assert untrusted.returncode == 0 and untrusted.stdout == "trained 1200\n"
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr.splitlines()[0]
+    assert trusted.returncode == 0
+    (line,) = trusted.stderr.splitlines()
+    assert "refused the credentials (HTTP 401)" in line
+    assert set(proxy.seen) == {f"Bearer {token}"}
 
 
 EXPORTED = """
