@@ -12,20 +12,28 @@ time, means the owner is gone, and the run is shown KILLED with the tag
 recorded stays as it was committed.
 
 A run owned by a process on another host, or in another pid namespace (a
-container), cannot be checked from here and is shown as recorded.
+container), cannot be checked from here. For those, the owner's writer thread
+stamps the tag ``autolog.heartbeat`` on each run it owns every minute; a RUNNING
+run whose heartbeat is more than ten minutes old is shown KILLED the same way.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from autologagent._store import RunRecord
 
 PROCESS_TAG = "autolog.process"
 LIVENESS_TAG = "autolog.liveness"
+HEARTBEAT_TAG = "autolog.heartbeat"  # milliseconds since the epoch, as MLflow's times
+HEARTBEAT_S = 60.0
+STALE_S = 600.0  # ten missed heartbeats: the owner of another host's run is gone
 # Two reads of one process's start time agree to the clock tick; a reused pid
 # starts later by far more than this.
 _START_TOLERANCE_S = 1.0
@@ -113,12 +121,14 @@ def owner_gone(process: str) -> bool:
 
     False when it cannot be told: another host, or a value this agent did not write.
     """
+    if not _checkable_here(process):
+        return False
+    _host_name, pid_text, start_text, _namespace = process.split(" ")
     try:
-        host, pid_text, start_text, namespace = process.split(" ")
         pid = int(pid_text)
     except ValueError:
         return False
-    if host != _host() or pid <= 0 or namespace != _pid_namespace():
+    if pid <= 0:
         return False
     started = _start_time(pid)
     if started is None:
@@ -131,6 +141,41 @@ def owner_gone(process: str) -> bool:
         return False
 
 
+def _checkable_here(process: str) -> bool:
+    """Whether the owner ran on this host, in this pid namespace (its pid means something)."""
+    parts = process.split(" ")
+    return len(parts) == 4 and parts[0] == _host() and parts[3] == _pid_namespace()
+
+
+def gone_reason(tags: Mapping[str, str], now: float | None = None) -> str | None:
+    """Why the owner of a RUNNING run with these tags is gone, or None if it may be alive.
+
+    On this host its process is checked; a run of another host (or container) is
+    judged by its heartbeat, if it has one.
+    """
+    process = tags.get(PROCESS_TAG)
+    if not process:
+        return None
+    host, pid = (process.split(" ") + ["?"])[:2]
+    if _checkable_here(process):
+        if owner_gone(process):  # checked here, the heartbeat does not matter
+            return (
+                f"process {pid} on {host} ended without ending the run (killed, or os._exit); "
+                "the store still says RUNNING"
+            )
+        return None
+    beat = tags.get(HEARTBEAT_TAG, "")
+    if not beat.isdigit():
+        return None
+    silent_s = (time.time() if now is None else now) - int(beat) / 1000
+    if silent_s <= STALE_S:
+        return None
+    return (
+        f"no heartbeat from process {pid} on {host} for {silent_s / 60:.0f} min "
+        f"(one is sent every {HEARTBEAT_S:.0f} s while it runs); the store still says RUNNING"
+    )
+
+
 def settle(record: RunRecord) -> RunRecord:
     """The record as a reader should see it: a RUNNING run whose owner is gone is KILLED.
 
@@ -138,13 +183,38 @@ def settle(record: RunRecord) -> RunRecord:
     """
     if record.status != "RUNNING":
         return record
-    process = record.tags.get(PROCESS_TAG)
-    if not process or not owner_gone(process):
-        return record
-    host, pid = process.split(" ")[:2]
-    record.status = "KILLED"
-    record.tags[LIVENESS_TAG] = (
-        f"process {pid} on {host} ended without ending the run (killed, or os._exit); "
-        "the store still says RUNNING"
-    )
+    reason = gone_reason(record.tags)
+    if reason is not None:
+        record.status = "KILLED"
+        record.tags[LIVENESS_TAG] = reason
     return record
+
+
+# --- the owner's side: which runs this process owns, and their heartbeat ------------
+
+_owned: dict[str, int] = {}  # run id -> the pid that started it (a forked child owns none)
+_last_beat = 0.0
+
+
+def owned(run_id: str) -> str:
+    """Note that this process owns ``run_id``; return its ``autolog.process`` value."""
+    _owned[run_id] = os.getpid()
+    return identity()
+
+
+def released(run_id: str) -> None:
+    """The run ended: no more heartbeats for it."""
+    _owned.pop(run_id, None)
+
+
+def heartbeat(enqueue: Callable[[str, Any], None], now: float) -> None:
+    """From the writer thread: every ``HEARTBEAT_S``, stamp each run this process owns."""
+    global _last_beat
+    if now - _last_beat < HEARTBEAT_S:
+        return
+    _last_beat = now
+    pid = os.getpid()
+    stamp = str(int(now * 1000))
+    for run_id, owner in list(_owned.items()):
+        if owner == pid:
+            enqueue("tags", (run_id, HEARTBEAT_TAG, stamp))

@@ -214,7 +214,7 @@ def _new_run(
     info = RunInfo(run_id, name, _experiment(), parent_run_id, now)
     run = ActiveRun(info, kind)
     _writer.enqueue("run_starts", (run_id, _experiment(), name, now, parent_run_id, RUNNING))
-    _writer.enqueue("tags", (run_id, _liveness.PROCESS_TAG, _liveness.identity()))
+    _writer.enqueue("tags", (run_id, _liveness.PROCESS_TAG, _liveness.owned(run_id)))
     for key, value in (tags or {}).items():
         _writer.enqueue("tags", (run_id, key, value))
     _context.run_started(run)
@@ -283,7 +283,7 @@ def start_run(
             info = RunInfo(run_id, name, _experiment(), parent_run_id, time.time())
             run = ActiveRun(info, "user")
             _writer.enqueue("run_ends", (run_id, RUNNING, time.time(), False))
-            _writer.enqueue("tags", (run_id, _liveness.PROCESS_TAG, _liveness.identity()))
+            _writer.enqueue("tags", (run_id, _liveness.PROCESS_TAG, _liveness.owned(run_id)))
             for key, value in all_tags.items():
                 _writer.enqueue("tags", (run_id, key, value))
             _state.last = run
@@ -310,6 +310,7 @@ def end_run_object(run: ActiveRun, status: str, exc: BaseException | None = None
         if run.info.status != RUNNING:
             return
         run.info.status = status
+        _liveness.released(run.info.run_id)
         now = time.time()
         run.info.end_time = int(now * 1000)
         if run in _state.stack:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from itertools import repeat, starmap
 from typing import Any
 
-from autologagent import _errors
+from autologagent import _errors, _liveness
 from autologagent._store import RECORD_KINDS, Batch, Store
 
 FLUSH_INTERVAL_S = 1.0
@@ -129,6 +129,7 @@ def _run() -> None:
         _wake.wait(FLUSH_INTERVAL_S)
         _wake.clear()
         try:
+            _liveness.heartbeat(enqueue, time.time())
             flush()
         except Exception as exc:  # never let the thread die silently
             _errors.warn(f"the writer thread hit {type(exc).__name__}: {exc}")

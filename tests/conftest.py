@@ -94,6 +94,7 @@ CONTEXT_TAG_PREFIXES = (
     "autolog.host",
     "autolog.pid",
     "autolog.process",
+    "autolog.heartbeat",
     "autolog.python_",
     "autolog.platform",
     "autolog.env.",

@@ -27,8 +27,8 @@ CASES = [
     (
         "liveness off",
         "agent/_liveness.py",
-        "    if not process or not owner_gone(process):\n",
-        "    if True:\n",
+        "    if reason is not None:\n",
+        "    if False:\n",
         [
             T
             + "test_reliability_faults.py::test_sigkill_keeps_committed_points_and_the_run_is_shown_dead",
@@ -49,8 +49,8 @@ CASES = [
     (
         "liveness judges other hosts",
         "agent/_liveness.py",
-        "    if host != _host() or pid <= 0 or namespace != _pid_namespace():\n        return False\n",
-        "    if host != _host():\n        return True\n",
+        "    return len(parts) == 4 and parts[0] == _host() and parts[3] == _pid_namespace()\n",
+        "    return len(parts) == 4\n",
         [
             T
             + "test_reliability_faults.py::test_liveness_tells_a_reused_pid_and_leaves_other_hosts_alone"
@@ -59,11 +59,31 @@ CASES = [
     (
         "liveness ignores the pid namespace",
         "agent/_liveness.py",
-        "    if host != _host() or pid <= 0 or namespace != _pid_namespace():\n",
-        "    if host != _host() or pid <= 0:\n",
+        "    return len(parts) == 4 and parts[0] == _host() and parts[3] == _pid_namespace()\n",
+        "    return len(parts) == 4 and parts[0] == _host()\n",
         [
             T
             + "test_reliability_faults.py::test_liveness_tells_a_reused_pid_and_leaves_other_hosts_alone"
+        ],
+    ),
+    (
+        "no heartbeat sent",
+        "agent/_writer.py",
+        "            _liveness.heartbeat(enqueue, time.time())\n",
+        "",
+        [
+            T
+            + "test_reliability_faults.py::test_sigkill_keeps_committed_points_and_the_run_is_shown_dead"
+        ],
+    ),
+    (
+        "stale heartbeat ignored",
+        "agent/_liveness.py",
+        "    if silent_s <= STALE_S:\n",
+        "    if True:\n",
+        [
+            T
+            + "test_reliability_faults.py::test_a_run_of_another_host_is_dead_once_its_heartbeat_stops"
         ],
     ),
     (

@@ -16,6 +16,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import PYTHON, clean_env, cli, list_runs, run_python, show_run, write_script
@@ -73,7 +74,10 @@ def test_sigkill_keeps_committed_points_and_the_run_is_shown_dead(workdir: Path)
         assert process.stdout is not None
         assert process.stdout.readline() == "logged\n"
         assert process.stdout.readline() == "flushed\n"
-        assert show_run(workdir)["status"] == "RUNNING"  # alive: not mistaken for dead
+        alive = show_run(workdir)
+        assert alive["status"] == "RUNNING"  # alive: not mistaken for dead
+        # Its writer has stamped the first heartbeat (then one a minute).
+        assert 0 <= time.time() - int(alive["tags"]["autolog.heartbeat"]) / 1000 < 10
         process.kill()
         process.wait(timeout=30)
     finally:
@@ -140,6 +144,39 @@ def test_liveness_tells_a_reused_pid_and_leaves_other_hosts_alone(workdir: Path)
         shown = show_run(workdir)
         assert shown["status"] == "RUNNING", owner
         assert "autolog.liveness" not in shown["tags"]
+
+
+def _set_heartbeat(workdir: Path, run_id: str, stamp_ms: int) -> None:
+    connection = sqlite3.connect(workdir / "autologruns" / "runs.db", isolation_level=None)
+    try:
+        connection.execute(
+            "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?, 'autolog.heartbeat', ?)",
+            (run_id, str(stamp_ms)),
+        )
+    finally:
+        connection.close()
+
+
+def test_a_run_of_another_host_is_dead_once_its_heartbeat_stops(workdir: Path) -> None:
+    """Another host's run: RUNNING while its heartbeat is fresh, KILLED after ten silent minutes."""
+    script = write_script(
+        workdir, "one.py", "import autologagent\nautologagent.log_metric('x', 1.0)\n"
+    )
+    run_python([str(script)], cwd=workdir, env=clean_env(AUTOLOG_TESTING="1"), check=True)
+    run = show_run(workdir)
+    _host, pid, started, namespace = run["tags"]["autolog.process"].split()
+    _set_owner(workdir, run["run_id"], f"gpu-node-7 {pid} {started} {namespace}")
+    now_ms = int(time.time() * 1000)
+
+    _set_heartbeat(workdir, run["run_id"], now_ms - 5 * 60_000)
+    assert show_run(workdir)["status"] == "RUNNING"
+    _set_heartbeat(workdir, run["run_id"], now_ms - 11 * 60_000)
+    shown = show_run(workdir)
+    assert shown["status"] == "KILLED"
+    assert "no heartbeat from process" in shown["tags"]["autolog.liveness"]
+    assert "gpu-node-7" in shown["tags"]["autolog.liveness"]
+    listed = cli(workdir, "runs", "list")
+    assert [r["status"] for r in listed] == ["KILLED"]
 
 
 def _start_of(pid: int) -> str:
