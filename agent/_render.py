@@ -8,6 +8,10 @@ fed through a pipe. It runs on another core, in parallel with training. It is
 not an agent process: it is started isolated (``-I``) with ``AUTOLOG=0``, so it
 makes no runs, and it imports only numpy, matplotlib and the drawing function.
 
+Jobs reach the pipe through a feeder thread: a pipe holds 64 KiB, and a loop of
+fits that outpaces the drawing would otherwise block the training thread on a
+full pipe, paced by matplotlib.
+
 A job is ``(function, kwargs)``: the function is named "module:function" and
 must be in ``autologagent.integrations``; it writes its files itself. At exit
 the training process sends "quit" and waits for the queue to drain (bounded).
@@ -18,10 +22,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import struct
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from autologagent import _background, _errors
@@ -33,12 +39,15 @@ _lock = threading.Lock()
 _process: subprocess.Popen[bytes] | None = None
 _failed = False  # the helper could not start: draw in this process from now on
 _reader: threading.Thread | None = None
+_feeder: threading.Thread | None = None
+# Jobs for the feeder: (function, kwargs, frame), or None for "quit when done".
+_jobs: queue.SimpleQueue[tuple[str, dict[str, Any], bytes] | None] = queue.SimpleQueue()
 _outstanding = 0
 _idle = threading.Condition(_lock)
 
 
 def _start() -> subprocess.Popen[bytes] | None:
-    global _process, _failed, _reader
+    global _process, _failed, _reader, _feeder
     if _process is not None or _failed:
         return _process
     env = dict(os.environ, AUTOLOG="0")
@@ -59,7 +68,49 @@ def _start() -> subprocess.Popen[bytes] | None:
         target=_read_replies, args=(_process,), daemon=True, name="autologagent-render-replies"
     )
     _reader.start()
+    _feeder = threading.Thread(
+        target=_feed, args=(_process, _jobs), daemon=True, name="autologagent-render-feeder"
+    )
+    _feeder.start()
     return _process
+
+
+def _feed(
+    process: subprocess.Popen[bytes],
+    jobs: queue.SimpleQueue[tuple[str, dict[str, Any], bytes] | None],
+) -> None:
+    """Write the jobs into the helper's pipe; if it breaks, draw the rest here."""
+    from autologagent._writer import _block_async_signals
+
+    _block_async_signals()
+    stream = process.stdin
+    assert stream is not None
+    broken = False
+    while True:
+        job = jobs.get()
+        if job is None:
+            if not broken:
+                try:
+                    stream.write(_HEADER.pack(0))  # an empty frame: quit when done
+                    stream.close()
+                except (OSError, ValueError):
+                    pass
+            return
+        function, kwargs, frame = job
+        if not broken:
+            try:
+                stream.write(frame)
+                stream.flush()
+                continue
+            except (OSError, ValueError):
+                broken = True
+                with _lock:
+                    _give_up_locked()
+        _draw_here(function, kwargs)
+
+
+def _draw_here(function: str, kwargs: dict[str, Any]) -> None:
+    _background.submit(lambda: call(function, kwargs), f"drawing with {function}")
 
 
 def warm_up() -> None:
@@ -76,15 +127,11 @@ def submit(function: str, kwargs: dict[str, Any]) -> None:
     payload = pickle.dumps((function, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
     with _lock:
         process = _start()
-        if process is not None and process.stdin is not None:
-            try:
-                process.stdin.write(_HEADER.pack(len(payload)) + payload)
-                process.stdin.flush()
-                _outstanding += 1
-                return
-            except (OSError, ValueError):
-                _give_up_locked()
-    _background.submit(lambda: call(function, kwargs), f"drawing with {function}")
+        if process is not None:
+            _jobs.put((function, kwargs, _HEADER.pack(len(payload)) + payload))
+            _outstanding += 1
+            return
+    _draw_here(function, kwargs)
 
 
 def call(function: str, kwargs: dict[str, Any]) -> None:
@@ -131,17 +178,17 @@ def wait(timeout: float = 120.0) -> bool:
     global _process
     with _lock:
         process = _process
+        feeder = _feeder
         _process = None
+        if process is not None:
+            _jobs.put(None)
     if process is None:
         return True
+    deadline = time.monotonic() + timeout
+    if feeder is not None:
+        feeder.join(timeout)
     try:
-        if process.stdin is not None:
-            process.stdin.write(_HEADER.pack(0))  # an empty frame: quit when done
-            process.stdin.close()
-    except (OSError, ValueError):
-        pass
-    try:
-        process.wait(timeout)
+        process.wait(max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         process.kill()
         return False
@@ -152,10 +199,12 @@ def wait(timeout: float = 120.0) -> bool:
 
 def reset_after_fork() -> None:
     """A forked child must not write into the parent's helper, nor wait for it."""
-    global _process, _lock, _idle, _outstanding, _reader
+    global _process, _lock, _idle, _outstanding, _reader, _feeder, _jobs
     process = _process
     _process = None
     _reader = None
+    _feeder = None
+    _jobs = queue.SimpleQueue()
     _outstanding = 0
     _lock = threading.Lock()
     _idle = threading.Condition(_lock)

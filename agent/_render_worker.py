@@ -34,8 +34,9 @@ def main() -> None:
         try:
             _render.call(function, kwargs)
             answers.write("ok\n")
-        except OSError as exc:  # the store cannot be written: the parent warns once
-            answers.write(f"store {type(exc).__name__}: {exc}".replace("\n", " ") + "\n")
+        except OSError as exc:  # the store cannot be written: the parent warns once,
+            # naming it an OSError itself
+            answers.write(f"store {exc}".replace("\n", " ") + "\n")
         except Exception as exc:
             answers.write(f"{function}: {type(exc).__name__}: {exc}".replace("\n", " ") + "\n")
         try:

@@ -77,3 +77,42 @@ def test_without_matplotlib_no_plots_and_one_warning(workdir: Path) -> None:
         files = {path.name for path in _artifact_dir(workdir, run["run_id"]).rglob("*")}
         assert "model.pkl" in files
         assert not files & set(PLOTS)
+
+
+STALLED_DRAWING = """
+import os, signal
+import psutil
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+X, y = make_classification(n_samples=3000, n_features=8, n_classes=4, n_informative=4,
+                           random_state=0)
+LogisticRegression(max_iter=50).fit(X, y)
+drawer = next(child for child in psutil.Process().children()
+              if "autologagent._render_worker" in " ".join(child.cmdline()))
+drawer.suspend()  # the drawing process stops reading its pipe (64 KiB)
+for index in range(8):  # each fit's curves: about 200 KB to send
+    LogisticRegression(C=1.0 + index, max_iter=50).fit(X, y)
+open("fits-done", "w").close()
+drawer.resume()
+"""
+
+
+def test_fits_never_wait_for_a_drawing_process_that_lags_behind(workdir: Path) -> None:
+    """A loop of fits faster than the drawing must not be paced by it: the jobs
+    queue in the training process while the drawing process is stalled, and
+    every plot is still drawn before the program exits."""
+    script = write_script(workdir, "train.py", STALLED_DRAWING)
+    run_python(
+        [str(script)],
+        cwd=workdir,
+        env=clean_env(AUTOLOG="1", AUTOLOG_TESTING="1"),
+        check=True,
+        timeout=90,  # without the queue the first stalled fit would wait for ever
+    )
+    assert (workdir / "fits-done").exists()
+    runs = list_runs(workdir)
+    assert len(runs) == 9
+    for run in runs:
+        folder = _artifact_dir(workdir, run["run_id"])
+        for name in PLOTS:
+            assert (folder / name).read_bytes().startswith(PNG_SIGNATURE), name
