@@ -62,6 +62,7 @@ print(len(psutil.Process().children(recursive=True)))
     ]
     assert leftovers == []
 
+
 def test_without_matplotlib_no_plots_and_one_warning(workdir: Path) -> None:
     """A program where matplotlib cannot be imported: the runs are whole, minus the plots."""
     script = write_script(
