@@ -8,9 +8,9 @@ fed through a pipe. It runs on another core, in parallel with training. It is
 not an agent process: it is started isolated (``-I``) with ``AUTOLOG=0``, so it
 makes no runs, and it imports only numpy, matplotlib and the drawing function.
 
-Jobs reach the pipe through a feeder thread: a pipe holds 64 KiB, and a loop of
-fits that outpaces the drawing would otherwise block the training thread on a
-full pipe, paced by matplotlib.
+A feeder thread starts the helper and writes the jobs into its pipe: starting a
+process (a fork and exec) costs the training thread nothing, and a loop of fits
+that outpaces the drawing never blocks on a full pipe (64 KiB), paced by matplotlib.
 
 A job is ``(function, kwargs)``: the function is named "module:function" and
 must be in ``autologagent.integrations``; it writes its files itself. At exit
@@ -46,13 +46,30 @@ _outstanding = 0
 _idle = threading.Condition(_lock)
 
 
-def _start() -> subprocess.Popen[bytes] | None:
-    global _process, _failed, _reader, _feeder
-    if _process is not None or _failed:
-        return _process
+def _start_feeder_locked() -> bool:
+    """Have the feeder thread running (it starts the helper); False once drawing is local."""
+    global _feeder
+    if _failed:
+        return False
+    if _feeder is None:
+        _feeder = threading.Thread(
+            target=_feed, args=(_jobs,), daemon=True, name="autologagent-render-feeder"
+        )
+        try:
+            _feeder.start()
+        except RuntimeError:  # interpreter shutdown: no thread, draw here
+            _feeder = None
+            return False
+    return True
+
+
+def _spawn() -> subprocess.Popen[bytes] | None:
+    """Start the helper process (on the feeder thread: a fork and exec of a large
+    training process takes milliseconds the training thread should not wait)."""
+    global _process, _failed, _reader
     env = dict(os.environ, AUTOLOG="0")
     try:
-        _process = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-I", "-m", "autologagent._render_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -61,35 +78,35 @@ def _start() -> subprocess.Popen[bytes] | None:
             close_fds=True,
         )
     except (OSError, ValueError) as exc:
-        _failed = True
+        with _lock:
+            _failed = True
         _errors.warn(f"cannot start the drawing process ({exc}); drawing in this process")
         return None
-    _reader = threading.Thread(
-        target=_read_replies, args=(_process,), daemon=True, name="autologagent-render-replies"
+    reader = threading.Thread(
+        target=_read_replies, args=(process,), daemon=True, name="autologagent-render-replies"
     )
-    _reader.start()
-    _feeder = threading.Thread(
-        target=_feed, args=(_process, _jobs), daemon=True, name="autologagent-render-feeder"
-    )
-    _feeder.start()
-    return _process
+    reader.start()
+    with _lock:
+        _process = process
+        _reader = reader
+    return process
 
 
-def _feed(
-    process: subprocess.Popen[bytes],
-    jobs: queue.SimpleQueue[tuple[str, dict[str, Any], bytes] | None],
-) -> None:
-    """Write the jobs into the helper's pipe; if it breaks, draw the rest here."""
+def _feed(jobs: queue.SimpleQueue[tuple[str, dict[str, Any], bytes] | None]) -> None:
+    """Start the helper, then write the jobs into its pipe; without it, draw them here.
+
+    Ends at the None job (sent by :func:`wait`): the helper is told to quit when
+    its jobs are done.
+    """
     from autologagent._writer import _block_async_signals
 
     _block_async_signals()
-    stream = process.stdin
-    assert stream is not None
-    broken = False
+    process = _spawn()
+    stream = process.stdin if process is not None else None
     while True:
         job = jobs.get()
         if job is None:
-            if not broken:
+            if stream is not None:
                 try:
                     stream.write(_HEADER.pack(0))  # an empty frame: quit when done
                     stream.close()
@@ -97,13 +114,13 @@ def _feed(
                     pass
             return
         function, kwargs, frame = job
-        if not broken:
+        if stream is not None:
             try:
                 stream.write(frame)
                 stream.flush()
                 continue
             except (OSError, ValueError):
-                broken = True
+                stream = None
                 with _lock:
                     _give_up_locked()
         _draw_here(function, kwargs)
@@ -116,7 +133,7 @@ def _draw_here(function: str, kwargs: dict[str, Any]) -> None:
 def warm_up() -> None:
     """Start the helper now, so that it has imported matplotlib when a fit ends."""
     with _lock:
-        _start()
+        _start_feeder_locked()
 
 
 def submit(function: str, kwargs: dict[str, Any]) -> None:
@@ -126,8 +143,7 @@ def submit(function: str, kwargs: dict[str, Any]) -> None:
         raise ValueError(f"not a drawing function of the agent: {function!r}")
     payload = pickle.dumps((function, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
     with _lock:
-        process = _start()
-        if process is not None:
+        if _start_feeder_locked():
             _jobs.put((function, kwargs, _HEADER.pack(len(payload)) + payload))
             _outstanding += 1
             return
@@ -175,25 +191,30 @@ def _give_up_locked() -> None:
 
 def wait(timeout: float = 120.0) -> bool:
     """Finish every job sent so far and stop the helper; False if ``timeout`` passed."""
-    global _process
+    global _feeder, _process
+    with _lock:
+        feeder = _feeder
+        _feeder = None
+        if feeder is None:
+            return True
+        _jobs.put(None)
+    deadline = time.monotonic() + timeout
+    feeder.join(timeout)  # every job written (or drawn here), then "quit" sent
     with _lock:
         process = _process
-        feeder = _feeder
+        reader = _reader
         _process = None
-        if process is not None:
-            _jobs.put(None)
     if process is None:
-        return True
-    deadline = time.monotonic() + timeout
-    if feeder is not None:
-        feeder.join(timeout)
+        return not feeder.is_alive()
     try:
+        if feeder.is_alive():  # the helper stopped reading its pipe
+            raise subprocess.TimeoutExpired(process.args, timeout)
         process.wait(max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         process.kill()
         return False
-    if _reader is not None:
-        _reader.join(5)
+    if reader is not None:
+        reader.join(5)
     return True
 
 

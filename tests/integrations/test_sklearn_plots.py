@@ -37,7 +37,10 @@ def test_each_classifier_fit_gets_three_pngs_and_the_drawing_process_is_gone(
         "train.py",
         TWO_FITS.format(prelude="")
         + """
-import psutil
+import time, psutil
+deadline = time.monotonic() + 30  # the agent's feeder thread starts the drawing process
+while not psutil.Process().children() and time.monotonic() < deadline:
+    time.sleep(0.05)
 print(len(psutil.Process().children(recursive=True)))
 """,
     )
@@ -88,8 +91,14 @@ from sklearn.linear_model import LogisticRegression
 X, y = make_classification(n_samples=3000, n_features=8, n_classes=4, n_informative=4,
                            random_state=0)
 LogisticRegression(max_iter=50).fit(X, y)
-drawer = next(child for child in psutil.Process().children()
-              if "autologagent._render_worker" in " ".join(child.cmdline()))
+import time
+deadline = time.monotonic() + 30
+drawers = []
+while not drawers and time.monotonic() < deadline:  # its feeder thread starts it
+    drawers = [child for child in psutil.Process().children()
+               if "autologagent._render_worker" in " ".join(child.cmdline())]
+    time.sleep(0.05)
+drawer = drawers[0]
 drawer.suspend()  # the drawing process stops reading its pipe (64 KiB)
 for index in range(8):  # each fit's curves: about 200 KB to send
     LogisticRegression(C=1.0 + index, max_iter=50).fit(X, y)
