@@ -42,8 +42,6 @@ _reader: threading.Thread | None = None
 _feeder: threading.Thread | None = None
 # Jobs for the feeder: (function, kwargs, frame), or None for "quit when done".
 _jobs: queue.SimpleQueue[tuple[str, dict[str, Any], bytes] | None] = queue.SimpleQueue()
-_outstanding = 0
-_idle = threading.Condition(_lock)
 
 
 def _start_feeder_locked() -> bool:
@@ -138,14 +136,12 @@ def warm_up() -> None:
 
 def submit(function: str, kwargs: dict[str, Any]) -> None:
     """Draw ``function(**kwargs)`` in the helper process (or here, if it cannot run)."""
-    global _outstanding
     if not function.startswith(_ALLOWED_PREFIX):
         raise ValueError(f"not a drawing function of the agent: {function!r}")
     payload = pickle.dumps((function, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
     with _lock:
         if _start_feeder_locked():
             _jobs.put((function, kwargs, _HEADER.pack(len(payload)) + payload))
-            _outstanding += 1
             return
     _draw_here(function, kwargs)
 
@@ -161,7 +157,6 @@ def call(function: str, kwargs: dict[str, Any]) -> None:
 
 
 def _read_replies(process: subprocess.Popen[bytes]) -> None:
-    global _outstanding
     from autologagent._writer import _block_async_signals
 
     _block_async_signals()
@@ -175,12 +170,6 @@ def _read_replies(process: subprocess.Popen[bytes]) -> None:
             warn_unwritable(OSError(text[len("store ") :]))
         elif text != "ok":
             _errors.warn(f"drawing failed: {text}", key="render-" + text[:60])
-        with _lock:
-            _outstanding -= 1
-            _idle.notify_all()
-    with _lock:
-        _outstanding = 0
-        _idle.notify_all()
 
 
 def _give_up_locked() -> None:
@@ -220,15 +209,13 @@ def wait(timeout: float = 120.0) -> bool:
 
 def reset_after_fork() -> None:
     """A forked child must not write into the parent's helper, nor wait for it."""
-    global _process, _lock, _idle, _outstanding, _reader, _feeder, _jobs
+    global _process, _lock, _reader, _feeder, _jobs
     process = _process
     _process = None
     _reader = None
     _feeder = None
     _jobs = queue.SimpleQueue()
-    _outstanding = 0
     _lock = threading.Lock()
-    _idle = threading.Condition(_lock)
     if process is not None:
         for stream in (process.stdin, process.stdout):
             try:

@@ -84,14 +84,13 @@ def test_without_matplotlib_no_plots_and_one_warning(workdir: Path) -> None:
 
 
 STALLED_DRAWING = """
-import os, signal
+import time
 import psutil
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 X, y = make_classification(n_samples=3000, n_features=8, n_classes=4, n_informative=4,
                            random_state=0)
 LogisticRegression(max_iter=50).fit(X, y)
-import time
 deadline = time.monotonic() + 30
 drawers = []
 while not drawers and time.monotonic() < deadline:  # its feeder thread starts it
