@@ -140,8 +140,8 @@ def write_context(run_id: str | None, in_training_call: bool) -> None:
         return
     _last_written = state
     temporary = f"{_context_path}.{os.getpid()}"
-    with open(temporary, "w", encoding="ascii") as handle:
-        handle.write(f"{state[0]}\n{int(state[1])}\n")
+    with open(temporary, "wb") as handle:
+        handle.write(f"{state[0]}\n{int(state[1])}\n".encode())
     os.replace(temporary, _context_path)
 
 
