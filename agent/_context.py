@@ -90,7 +90,8 @@ _first_run_ended = threading.Event()  # releases the first run's job early
 _static_submitted = False
 _worker_tags: dict[str, str] | None = None
 # (len(sys.modules) it was worked out for, version tags, requirements.txt)
-_packages_cache: tuple[int, dict[str, str], str] | None = None
+# (the top-level modules loaded, their version tags, requirements.txt) of the last answer
+_packages_cache: tuple[frozenset[str], dict[str, str], str] | None = None
 _exiting = False  # the process is ending: nothing is left to delay
 _exit_status: str | None = None  # and with this status, when it is known
 
@@ -382,15 +383,18 @@ def _user() -> str | None:
 def _record_packages(run_id: str, pending: list[threading.Event]) -> None:
     """Version tags and ``requirements.txt`` for the modules imported by now.
 
-    The answer depends only on which modules are loaded: while their number
-    does not change, the last answer is reused here; otherwise it is worked out
-    on the background worker.
+    The answer depends only on which top-level packages are loaded: while they
+    stay the same, the last answer is reused here; otherwise it is worked out on
+    the background worker. (Submodules come and go, the agent's own among them,
+    without changing it: keyed on their count, a loop of 25 small fits worked it
+    out again 12 times.)
     """
+    names = list(sys.modules)
+    tops = frozenset(name.partition(".")[0] for name in names)
     cached = _packages_cache
-    if cached is not None and cached[0] == len(sys.modules):
+    if cached is not None and cached[0] == tops:
         _write_packages(run_id, cached[1], cached[2], later=True)
         return
-    names = list(sys.modules)
     done = threading.Event()
     pending.append(done)
 
@@ -398,7 +402,7 @@ def _record_packages(run_id: str, pending: list[threading.Event]) -> None:
         global _packages_cache
         try:
             versions, text = _resolve_packages(names)
-            _packages_cache = (len(names), versions, text)
+            _packages_cache = (tops, versions, text)
             _write_packages(run_id, versions, text, later=False)
         finally:
             done.set()

@@ -140,12 +140,21 @@ def unpatch(integration: str | None = None) -> int:
 
 # --- the boundary -------------------------------------------------------------
 
-_thread_state = threading.local()
+
+class _Depth(threading.local):
+    """A thread's nesting depth (0 or 1): a class default, so a thread that never set it
+    reads 0 without the AttributeError that ``getattr(local, name, 0)`` raises and
+    catches inside (about a microsecond, on every PyTorch step)."""
+
+    depth = 0
+
+
+_thread_state = _Depth()
 
 
 def inside_training_call() -> bool:
     """Whether this thread is inside an outermost patched training call."""
-    return getattr(_thread_state, "depth", 0) > 0
+    return _thread_state.depth > 0
 
 
 class TrainingHooks:
@@ -183,7 +192,7 @@ def training_wrapper(where: str, make_hooks: HooksFactory) -> Callable[..., Any]
     """
 
     def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        if getattr(_thread_state, "depth", 0):
+        if _thread_state.depth:
             try:
                 return wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -231,7 +240,7 @@ class CallObserver:
 
 
 ObserverFactory = Callable[[Any, tuple, dict], "CallObserver | None"]
-_observing = threading.local()
+_observing = _Depth()
 
 
 def observing_wrapper(where: str, make_observer: ObserverFactory) -> Callable[..., Any]:
@@ -244,7 +253,7 @@ def observing_wrapper(where: str, make_observer: ObserverFactory) -> Callable[..
     """
 
     def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        if getattr(_thread_state, "depth", 0) or getattr(_observing, "depth", 0):
+        if _thread_state.depth or _observing.depth:
             try:
                 return wrapped(*args, **kwargs)
             except BaseException as exc:

@@ -9,10 +9,11 @@ process run (or the user's active run), as loop-shaped training does:
 - every optimizer step (torch's global step post-hook): the global step, and
   each param group's learning rate (``lr``, ``lr-group1``...) when it changes;
 - the loss: the 0-dim tensor ``backward()`` is called on, as ``train_loss``, one
-  point per step (or per ``log_every_n_steps``). The tensors are only detached
-  and kept; they become floats in batches (one ``torch.stack(...).tolist()`` per
-  second or 256 steps, at an epoch's end and at exit), so a CUDA loop is never
-  synchronised per step;
+  point per step (or per ``log_every_n_steps``). A CPU loss is read at once
+  (``item()``, a microsecond); any other is only detached and kept, and those
+  become floats in batches (one ``torch.stack(...).tolist()`` per second or 256
+  steps, at an epoch's end and at exit), so a CUDA loop is never synchronised
+  per step;
 - epochs: each fresh iteration over the DataLoader that optimizer steps happen
   in (``DataLoader.__iter__``) ends the previous epoch: ``train_loss_epoch`` (its
   mean loss) and ``epoch``, both at the epoch's index as step;
@@ -37,7 +38,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from autologagent import _bootstrap, _errors, _patching, _session
+from autologagent import _bootstrap, _errors, _patching, _runs, _session, _writer
 
 NAME = "torch"
 # The PyTorch releases this integration is tested with, (major, minor) inclusive.
@@ -62,10 +63,12 @@ class _LoopState:
         self.step = 0  # optimizer steps so far
         self.epoch = 0
         self.epoch_steps = 0  # optimizer steps in the current epoch
-        self.pending: list[Any] = []  # losses backward() saw since the last step
+        # losses backward() saw since the last step: floats (CPU) or detached tensors
+        self.pending: list[Any] = []
         # (step, epoch, detached loss, timestamp, run id) waiting to become floats
         self.buffer: list[tuple[int, int, Any, float, str]] = []
-        self.last_convert = _now()
+        self.last_convert = 0.0  # the first step converts, and so reads every_n
+        self.every_n = 1  # log_every_n_steps, read again at each conversion
         self.epoch_sums: dict[int, list[float]] = {}  # epoch -> [sum, count]
         self.loader: Any = None  # weak reference to the training DataLoader
         self.current_loader: Any = None  # weak reference to the last iterated one
@@ -87,8 +90,6 @@ def _silent() -> bool:
 
 def _run_id() -> str:
     """The run a record goes to now (the process run starts at the first)."""
-    from autologagent import _runs
-
     return _runs.fast_run_id or _runs.current_run_id()
 
 
@@ -224,12 +225,21 @@ def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
         if state.loader is None and state.current_loader is not None:
             state.loader = state.current_loader  # steps happen in this loader's loop
         now = _now()
-        run_id = _run_id()
+        run_id = _runs.fast_run_id or _runs.current_run_id()
         pending = state.pending
         if pending:
             loss = pending[0] if len(pending) == 1 else _mean(pending)
             state.pending = []
-            state.buffer.append((step, state.epoch, loss, now, run_id))
+            if loss.__class__ is float:  # a CPU loss: a point now, no tensor kept
+                sums = state.epoch_sums.get(state.epoch)
+                if sums is None:
+                    sums = state.epoch_sums[state.epoch] = [0.0, 0]
+                sums[0] += loss
+                sums[1] += 1
+                if step % state.every_n == 0:
+                    _writer.metrics.append((run_id, LOSS_KEY, loss, step, now))
+            else:
+                state.buffer.append((step, state.epoch, loss, now, run_id))
             if (
                 len(state.buffer) >= CONVERT_EVERY_STEPS
                 or now - state.last_convert >= CONVERT_EVERY_S
@@ -250,9 +260,11 @@ def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
 
 def _mean(losses: list[Any]) -> Any:
     """Gradient accumulation: the step's loss is the mean of its backward losses."""
+    if all(loss.__class__ is float for loss in losses):
+        return sum(losses) / len(losses)
     import torch
 
-    return torch.stack([loss.float() for loss in losses]).mean()
+    return torch.stack([torch.as_tensor(loss).float() for loss in losses]).mean()
 
 
 def _log_lrs(
@@ -283,7 +295,9 @@ def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) ->
     if not _state.off and not _inside_training_call():
         try:
             if instance.dim() == 0 and instance.requires_grad:
-                _state.pending.append(instance.detach())
+                # On the CPU reading the value costs less than keeping a tensor;
+                # elsewhere it would wait for the device, so the tensor is kept.
+                _state.pending.append(instance.item() if instance.is_cpu else instance.detach())
         except Exception as own:
             _errors.report(own, "keeping a torch loss")
     return result
@@ -295,10 +309,10 @@ def _convert() -> None:
     buffer = state.buffer
     state.buffer = []
     state.last_convert = _now()
+    # read late, and again each second: autolog() may change it
+    every_n = state.every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)
     if not buffer:
         return
-    from autologagent import _writer
-
     tensors = [entry[2] for entry in buffer]
     try:
         import torch
@@ -306,9 +320,8 @@ def _convert() -> None:
         values = torch.stack(tensors).float().tolist()
     except (RuntimeError, TypeError, ValueError):  # mixed devices or dtypes
         values = [float(tensor) for tensor in tensors]
-    every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)  # read late: autolog()
     # Straight onto the writer's queue (log_metric's own checks hold by construction);
-    # the run id came from _run_id(), which started the run and the writer.
+    # the run id came from _run_id(), which started the run.
     _writer.ensure_started()
     append = _writer.metrics.append
     for (step, epoch, _loss, now, run_id), value in zip(buffer, values, strict=True):

@@ -191,3 +191,37 @@ def test_loop_inside_the_users_run_logs_there(workdir: Path) -> None:
     points = _history(workdir, run["run_id"], "train_loss")
     assert [point["step"] for point in points] == [0, 1, 2, 3]
     assert points[0]["value"] == 3.0
+
+
+def test_gradient_accumulation_logs_the_mean_of_each_steps_losses(workdir: Path) -> None:
+    """Two backward() per optimizer step: the step's ``train_loss`` is their mean.
+
+    One of the two is a float64 loss, so the step mixes dtypes as real code can.
+    """
+    script = write_script(
+        workdir,
+        "accumulate.py",
+        """
+        import json
+        import torch
+        torch.manual_seed(0)
+        w = torch.randn(4, requires_grad=True)
+        optimizer = torch.optim.SGD([w], lr=0.05)
+        means = []
+        for step in range(5):
+            optimizer.zero_grad()
+            first = (w - 1.0).pow(2).sum()
+            first.backward()
+            second = (w.double() + 0.5).abs().sum()
+            second.backward()
+            optimizer.step()
+            means.append((first.item() + second.item()) / 2)
+        json.dump(means, open("means.json", "w"))
+        """,
+    )
+    run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    run = show_run(workdir)
+    points = _history(workdir, run["run_id"], "train_loss")
+    expected = json.loads((workdir / "means.json").read_text())
+    assert [point["step"] for point in points] == [0, 1, 2, 3, 4]
+    assert [point["value"] for point in points] == pytest.approx(expected, rel=1e-6)
