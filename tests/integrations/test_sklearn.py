@@ -821,3 +821,59 @@ def test_failing_fit_raises_as_without_the_agent_and_the_run_fails(workdir: Path
     assert run["params"]["C"] == "1.0"
     assert not [key for key in run["metrics"] if key.startswith("training_")]
     assert not [path for path in run["artifacts"] if path.startswith("model/")]
+
+
+def test_html_view_of_estimators_from_the_script_and_from_its_own_module(workdir: Path) -> None:
+    """``estimator.html`` for an estimator class defined in the script (``__main__``, which
+    only the training process can load) and for one in a module beside the script (which
+    the drawing process loads through the program's ``sys.path``)."""
+    write_script(
+        workdir,
+        "my_models.py",
+        """
+        from sklearn.base import BaseEstimator, RegressorMixin
+
+        class ModuleMean(RegressorMixin, BaseEstimator):
+            def __init__(self, shift=0.0):
+                self.shift = shift
+
+            def fit(self, X, y):
+                self.mean_ = float(y.mean()) + self.shift
+                return self
+
+            def predict(self, X):
+                return [self.mean_] * len(X)
+        """,
+    )
+    script = write_script(
+        workdir,
+        "fit_own.py",
+        DATA
+        + """
+from sklearn.base import BaseEstimator, RegressorMixin
+from my_models import ModuleMean
+
+class ScriptMean(RegressorMixin, BaseEstimator):
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def fit(self, X, y):
+        self.mean_ = float(y.mean()) * self.scale
+        return self
+
+    def predict(self, X):
+        return [self.mean_] * len(X)
+
+# Only scikit-learn's own classes are patched: a Pipeline holding each is the run.
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+make_pipeline(StandardScaler(), ScriptMean(scale=2.0)).fit(X, y)
+make_pipeline(StandardScaler(), ModuleMean(shift=1.0)).fit(X, y)
+""",
+    )
+    run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    runs = list_runs(workdir)
+    assert [run["name"] for run in runs] == ["Pipeline", "Pipeline"]
+    views = [(_artifact_dir(workdir, run["run_id"]) / "estimator.html").read_text() for run in runs]
+    assert sum("ScriptMean" in view for view in views) == 1
+    assert sum("ModuleMean" in view for view in views) == 1
