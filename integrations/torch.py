@@ -53,6 +53,7 @@ CONVERT_EVERY_S = 1.0
 
 _now = time.time
 _inside_training_call = _patching.inside_training_call
+_depth = _patching._thread_state  # the hot paths read its ``depth`` (inside_training_call())
 
 
 class _LoopState:
@@ -216,7 +217,7 @@ def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
     The hot path: a few attribute lookups and one list append.
     """
     state = _state
-    if state.off or _inside_training_call():
+    if state.off or _depth.depth:  # a worker, or inside a training call
         return
     try:
         step = state.step
@@ -292,9 +293,10 @@ def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) ->
     except BaseException as exc:
         _strip(exc, _backward_wrapper)
         raise
-    if not _state.off and not _inside_training_call():
+    if not _state.off and not _depth.depth:
         try:
-            if instance.dim() == 0 and instance.requires_grad:
+            # backward() returned: the tensor requires grad. A scalar is a loss.
+            if instance.dim() == 0:
                 # On the CPU reading the value costs less than keeping a tensor;
                 # elsewhere it would wait for the device, so the tensor is kept.
                 _state.pending.append(instance.item() if instance.is_cpu else instance.detach())
