@@ -187,6 +187,7 @@ RUN_MODULES = (
     "autologagent._redact",
     "autologagent._render",
     "autologagent._system_metrics",
+    "autologagent._sqlite_store",  # the writer's first flush opens the store
 )
 
 
@@ -196,6 +197,11 @@ def _integration(name: str) -> "Any":
     module = importlib.import_module(f"autologagent.integrations.{name}")
     for run_module in RUN_MODULES:
         importlib.import_module(run_module)
+    if config().get("system_metrics"):
+        try:  # the sampler's first reading would import it, mid-training, on another thread
+            importlib.import_module("psutil")
+        except ImportError:
+            pass
     return module
 
 
