@@ -181,29 +181,11 @@ class _FitLogging(_patching.TrainingHooks):
 
 
 def _warm_up_while_fitting(estimator: Any) -> None:
-    """Start the drawing process during the fit, so that it is ready when the fit ends.
-
-    It draws a classifier's plots and writes every logged model's HTML view; for
-    the latter it loads scikit-learn, which it starts doing now, on another core.
-    """
-    global _drawing_process_prepared
-    if _session.is_worker():
-        return
+    """Load what the end of the fit will need on the background worker, during the fit."""
     from . import _sklearn_metrics, _sklearn_plots
 
-    if _sklearn_metrics.estimator_kind(estimator) == "classifier":
+    if _sklearn_metrics.estimator_kind(estimator) == "classifier" and not _session.is_worker():
         _sklearn_plots.warm_up()
-    if _option("log_models") and not _drawing_process_prepared:
-        _drawing_process_prepared = True
-        from autologagent import _render
-
-        _render.submit(_PREPARE_HTML_VIEWS, {})
-
-
-_drawing_process_prepared = False
-_PREPARE_HTML_VIEWS = "autologagent.integrations.sklearn:prepare_html_views"
-_WRITE_HTML_VIEW = "autologagent.integrations.sklearn:write_html_view"
-HTML_VIEW_FILE = "estimator.html"
 
 
 def _option(name: str) -> Any:
@@ -243,53 +225,13 @@ def _log_fitted(
     _log_model(estimator, run_id, X, predictions)
 
 
-def _log_html_view(run_id: str, snapshot: bytes) -> None:
-    """``estimator.html``: sklearn's HTML view, made from the pickled snapshot.
-
-    Made in the drawing process, on another core: for a fitted forest it takes
-    a quarter of a second (sklearn lists the fitted attributes, and one of them
-    regenerates every tree's bootstrap sample), which a thread of this process
-    would take from training, holding the GIL. A snapshot that refers to the
-    script itself (``__main__``), which only this process can load, is viewed
-    here, on the background worker; so is a pool worker's (it starts no drawing
-    process of its own).
-    """
-    from autologagent import _artifacts, _background, _render
-
-    if b"__main__" in snapshot or _session.is_worker():
-        _background.submit(
-            lambda: _artifacts.write_text(run_id, HTML_VIEW_FILE, _html_view(snapshot)),
-            "writing estimator.html",
-        )
-        return
-    folder = _artifacts.run_artifact_dir(run_id)
-    _render.submit(_WRITE_HTML_VIEW, {"folder": folder, "snapshot": snapshot, "path": sys.path})
-
-
-def _html_view(snapshot: bytes) -> str:
+def _write_html_view(run_id: str, snapshot: bytes) -> None:
+    """``estimator.html``: sklearn's HTML view, drawn from the pickled snapshot, off the
+    training thread (it takes a tenth of a second for a forest)."""
+    from autologagent import _artifacts
     from sklearn.utils import estimator_html_repr
 
-    return estimator_html_repr(pickle.loads(snapshot))
-
-
-def prepare_html_views() -> None:
-    """In the drawing process: load what ``write_html_view`` needs, ahead of it."""
-    import sklearn.utils  # noqa: F401
-
-
-def write_html_view(folder: str, snapshot: bytes, path: list[str]) -> None:
-    """In the drawing process: write ``folder/estimator.html``.
-
-    ``path`` is the training process's ``sys.path``, appended to this process's
-    own (isolated) one, so that estimators from the program's own modules load.
-    """
-    import os
-
-    from autologagent import _artifacts
-
-    sys.path.extend(entry for entry in path if entry not in sys.path)
-    html = _html_view(snapshot)
-    _artifacts.write_atomically(os.path.join(folder, HTML_VIEW_FILE), html.encode("utf-8"))
+    _artifacts.write_text(run_id, "estimator.html", estimator_html_repr(pickle.loads(snapshot)))
 
 
 def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
@@ -323,7 +265,9 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
         },
         signature=signature,
     )
-    _log_html_view(run_id, data)
+    from autologagent import _background
+
+    _background.submit(lambda: _write_html_view(run_id, data), "writing estimator.html")
 
 
 _training_wrapper = _patching.training_wrapper("sklearn autologging", _FitLogging.for_call)
