@@ -36,7 +36,6 @@ from _harness import (
 ROWS, BATCH = 2048, 16  # 128 steps per epoch
 EPOCHS, QUICK_EPOCHS = 20, 5
 RATIO_TARGET = 1.05
-PER_STEP_TARGET_US = 20.0
 MICRO_STEPS = 20_000
 
 
@@ -117,6 +116,8 @@ def evaluate(outcome: CaseResult, ctx: Context) -> list[Row]:
     ma = outcome.get(AGENT).summary("micro_s")
     micro_us = (ma.median - mb.median) / MICRO_STEPS * 1e6
     micro_min_us = (ma.min - mb.min) / MICRO_STEPS * 1e6
+    micro_ratio = ma.median / mb.median
+    plain_rate, agent_rate = MICRO_STEPS / mb.median, MICRO_STEPS / ma.median
     return [
         Row(
             f"torch_loop ({steps:,.0f} steps, loop time)",
@@ -131,10 +132,11 @@ def evaluate(outcome: CaseResult, ctx: Context) -> list[Row]:
             f"torch_loop hooks ({MICRO_STEPS:,} scalar steps)",
             cell(mb, fmt_ms),
             cell(ma, fmt_ms),
-            f"{micro_us:+.1f} µs/step (min: {micro_min_us:+.1f})",
+            f"×{micro_ratio:.3f}, {micro_us:+.1f} µs/step (min: {micro_min_us:+.1f}); "
+            f"{plain_rate:,.0f} against {agent_rate:,.0f} steps/s",
             "—",
-            f"≤ {PER_STEP_TARGET_US:.0f} µs per step",
-            verdict(micro_us <= PER_STEP_TARGET_US),
+            f"≤ ×{RATIO_TARGET} (median ratio, the issue's ~100 µs step)",
+            verdict(micro_ratio <= RATIO_TARGET),
         ),
     ]
 
@@ -152,7 +154,7 @@ CASES = [
             f"{MICRO_STEPS:,} steps of SGD on one scalar weight (`micro_s`): the step itself "
             "costs little, so the difference per step is the hooks' own cost."
         ),
-        target=f"≤ ×{RATIO_TARGET} on the loop, ≤ {PER_STEP_TARGET_US:.0f} µs per step (hooks)",
+        target=f"≤ ×{RATIO_TARGET} on the loop and on the hooks alone (median ratios)",
         variants=variants,
         evaluate=evaluate,
         measure=REPORT,
