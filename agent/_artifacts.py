@@ -72,14 +72,13 @@ def write_bytes(run_id: str, relative_path: str, data: bytes) -> str | None:
     target = os.path.join(run_dir, *_checked(relative_path))
     try:
         make_private_dirs(os.path.dirname(run_dir))
-        return write_atomically(target, data)
+        return _write_atomically(target, data)
     except OSError as exc:
         warn_unwritable(exc)
         return None
 
 
-def write_atomically(target: str, data: bytes) -> str:
-    """Write ``target`` through a temporary name in its folder, so no reader sees half a file."""
+def _write_atomically(target: str, data: bytes) -> str:
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".partial-")

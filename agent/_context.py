@@ -89,7 +89,6 @@ _static_done = threading.Event()
 _first_run_ended = threading.Event()  # releases the first run's job early
 _static_submitted = False
 _worker_tags: dict[str, str] | None = None
-# (len(sys.modules) it was worked out for, version tags, requirements.txt)
 # (the top-level modules loaded, their version tags, requirements.txt) of the last answer
 _packages_cache: tuple[frozenset[str], dict[str, str], str] | None = None
 _exiting = False  # the process is ending: nothing is left to delay

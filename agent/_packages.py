@@ -84,7 +84,7 @@ def _direct_distribution(module: str) -> str | None:
     return None
 
 
-def is_installed_module(module: str) -> bool:
+def _is_installed_module(module: str) -> bool:
     """Whether the module was loaded from site-packages (not the user's own code)."""
     loaded = sys.modules.get(module)
     path = getattr(loaded, "__file__", None) or ""
@@ -110,7 +110,7 @@ def distributions_for(module_names: Iterable[str]) -> dict[str, str]:
         direct = _direct_distribution(module)
         if direct is not None:
             distributions = [direct]
-        elif module in sys.modules and not is_installed_module(module):
+        elif module in sys.modules and not _is_installed_module(module):
             continue
         else:
             distributions = module_distributions().get(module, [])

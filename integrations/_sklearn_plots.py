@@ -90,7 +90,7 @@ def submit(run_id: str, y_true: Any, y_pred: Any, y_proba: Any, classes: Any) ->
 # Figures whose fixed parts (axes, ticks, labels, title) are drawn once and kept
 # as pixels; each plot restores them and draws only what changes (matplotlib's
 # blitting). A new Figure drawn whole and saved cost about 60 ms per PNG, this
-# about 12: a loop of classifier fits no longer waits for its plots at exit.
+# about 17: a loop of classifier fits no longer waits for its plots at exit.
 _templates: dict[tuple[Any, ...], Any] = {}
 _MAX_TEMPLATES = 8  # confusion matrices are kept per label set
 
