@@ -3,10 +3,12 @@
 matplotlib is pure Python where it costs (a tenth of a second per plot, half a
 second to import): in a thread of the training process it would hold the GIL
 the training loop needs. So plots are drawn by a separate ``python`` process,
-started at the first plot job (while the fit that will need it still runs) and
 fed through a pipe. It runs on another core, in parallel with training. It is
-not an agent process: it is started isolated (``-I``) with ``AUTOLOG=0``, so it
-makes no runs, and it imports only numpy, matplotlib and the drawing function.
+started early (as scikit-learn loads, see ``prepare``), so that it has
+imported matplotlib and drawn what plots share before the first fit ends; one
+that is never given a plot is stopped at exit. It is not an agent process: it
+is started isolated (``-I``) with ``AUTOLOG=0``, so it makes no runs, and it
+imports only numpy, matplotlib and the drawing function.
 
 A feeder thread starts the helper and writes the jobs into its pipe: starting a
 process (a fork and exec) costs the training thread nothing, and a loop of fits
@@ -42,6 +44,8 @@ _reader: threading.Thread | None = None
 _feeder: threading.Thread | None = None
 # Jobs for the feeder: (function, kwargs, frame), or None for "quit when done".
 _jobs: queue.SimpleQueue[tuple[str, dict[str, Any], bytes] | None] = queue.SimpleQueue()
+_sent = 0  # drawing jobs given to the feeder: none, and the helper is stopped at exit
+_prepared: set[str] = set()  # the helper's preparations asked for so far
 
 
 def _start_feeder_locked() -> bool:
@@ -128,22 +132,34 @@ def _draw_here(function: str, kwargs: dict[str, Any]) -> None:
     _background.submit(lambda: call(function, kwargs), f"drawing with {function}")
 
 
-def warm_up() -> None:
-    """Start the helper now, so that it has imported matplotlib when a fit ends."""
+def prepare(function: str) -> None:
+    """Start the helper now and have it run ``function()`` first, while it has nothing
+    else to do (load what drawing will need). Unlike a drawing job, this one is not
+    waited for at exit: a helper that got nothing else is stopped there."""
     with _lock:
-        _start_feeder_locked()
+        if function in _prepared:
+            return
+        _prepared.add(function)
+    _send(function, {}, needed=False)
 
 
 def submit(function: str, kwargs: dict[str, Any]) -> None:
     """Draw ``function(**kwargs)`` in the helper process (or here, if it cannot run)."""
+    _send(function, kwargs, needed=True)
+
+
+def _send(function: str, kwargs: dict[str, Any], needed: bool) -> None:
+    global _sent
     if not function.startswith(_ALLOWED_PREFIX):
         raise ValueError(f"not a drawing function of the agent: {function!r}")
     payload = pickle.dumps((function, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
     with _lock:
         if _start_feeder_locked():
+            _sent += needed
             _jobs.put((function, kwargs, _HEADER.pack(len(payload)) + payload))
             return
-    _draw_here(function, kwargs)
+    if needed:
+        _draw_here(function, kwargs)
 
 
 def call(function: str, kwargs: dict[str, Any]) -> None:
@@ -186,6 +202,7 @@ def wait(timeout: float = 120.0) -> bool:
         _feeder = None
         if feeder is None:
             return True
+        idle = _sent == 0
         _jobs.put(None)
     deadline = time.monotonic() + timeout
     feeder.join(timeout)  # every job written (or drawn here), then "quit" sent
@@ -195,6 +212,10 @@ def wait(timeout: float = 120.0) -> bool:
         _process = None
     if process is None:
         return not feeder.is_alive()
+    if idle:  # started early, never needed: it may still be importing or preparing
+        process.kill()
+        process.wait()
+        return True
     try:
         if feeder.is_alive():  # the helper stopped reading its pipe
             raise subprocess.TimeoutExpired(process.args, timeout)
@@ -209,9 +230,11 @@ def wait(timeout: float = 120.0) -> bool:
 
 def reset_after_fork() -> None:
     """A forked child must not write into the parent's helper, nor wait for it."""
-    global _process, _lock, _reader, _feeder, _jobs
+    global _process, _lock, _reader, _feeder, _jobs, _sent, _prepared
     process = _process
     _process = None
+    _sent = 0
+    _prepared = set()
     _reader = None
     _feeder = None
     _jobs = queue.SimpleQueue()

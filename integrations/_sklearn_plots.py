@@ -11,8 +11,9 @@ extra; without it there are no plots and one warning.
 
 from __future__ import annotations
 
-import io
 import os
+import struct
+import zlib
 from typing import Any
 
 PREFIX = "training_"
@@ -20,35 +21,41 @@ CONFUSION_MATRIX = PREFIX + "confusion_matrix.png"
 ROC_CURVE = PREFIX + "roc_curve.png"
 PR_CURVE = PREFIX + "precision_recall_curve.png"
 _DRAW = "autologagent.integrations._sklearn_plots:draw"
+_PREPARE = "autologagent.integrations._sklearn_plots:prepare"
 _DPI = 80
 _TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 _available: bool | None = None
 
 
-def available() -> bool:
-    """Whether matplotlib is installed (one warning the first time it is not)."""
+def _installed() -> bool:
     global _available
     if _available is None:
         import importlib.util
 
         _available = importlib.util.find_spec("matplotlib") is not None
-        if not _available:
-            from autologagent import _errors
-
-            _errors.warn(
-                "matplotlib is not installed: no plots are logged "
-                "(pip install 'autologagent[plots]' to get them)",
-                key="no-matplotlib",
-            )
     return _available
 
 
+def available() -> bool:
+    """Whether matplotlib is installed (one warning, at the first plot, when it is not)."""
+    if not _installed():
+        from autologagent import _errors
+
+        _errors.warn(
+            "matplotlib is not installed: no plots are logged "
+            "(pip install 'autologagent[plots]' to get them)",
+            key="no-matplotlib",
+        )
+    return _installed()
+
+
 def warm_up() -> None:
-    """Start the drawing process while the fit runs, so it is ready when the fit ends."""
-    if available():
+    """Start the drawing process early, so it is ready when a fit ends (no warning:
+    a program may never fit a classifier)."""
+    if _installed():
         from autologagent import _render
 
-        _render.warm_up()
+        _render.prepare(_PREPARE)
 
 
 def submit(run_id: str, y_true: Any, y_pred: Any, y_proba: Any, classes: Any) -> None:
@@ -93,6 +100,14 @@ def submit(run_id: str, y_true: Any, y_pred: Any, y_proba: Any, classes: Any) ->
 # about 17: a loop of classifier fits no longer waits for its plots at exit.
 _templates: dict[tuple[Any, ...], Any] = {}
 _MAX_TEMPLATES = 8  # confusion matrices are kept per label set
+
+
+def prepare() -> None:
+    """Draw what every classifier's plots share ahead of the first fit's end: the
+    curves' templates, and with them the fonts and text layout. The first plots
+    of a fresh process then take less than half the time (220 ms before)."""
+    _template(("roc",), lambda: _Curves(*_ROC))
+    _template(("pr",), lambda: _Curves(*_PR))
 
 
 def draw(folder: str, matrix: Any, labels: list[str], curves: list[tuple[Any, ...]]) -> None:
@@ -148,19 +163,41 @@ class _Blitted:
         self.background = self.canvas.copy_from_bbox(self.figure.bbox)
 
     def _png(self, artists: list[Any]) -> bytes:
-        from PIL import Image
-
         canvas = self.canvas
         canvas.restore_region(self.background)
         renderer = canvas.get_renderer()
         for artist in artists:
             artist.draw(renderer)
-        image = Image.frombuffer(
-            "RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
-        ).convert("RGB")  # opaque: a fifth less to compress
-        buffer = io.BytesIO()
-        image.save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
+        return _encode_png(canvas.buffer_rgba())
+
+
+def _encode_png(rgba: Any) -> bytes:
+    """The canvas's pixels as an RGB PNG, every row unfiltered, zlib level 1.
+
+    PIL (and so matplotlib's ``print_png``) picks a filter for each row by trying
+    all five: 6 ms for one of these plots, where zlib alone takes 1 ms. On flat
+    colours and thin lines the filters gain nothing (17 KB either way), so the
+    file is written here: a PNG is its signature and three chunks.
+    """
+    import numpy
+
+    pixels = numpy.asarray(rgba)
+    height, width = pixels.shape[:2]
+    rows = numpy.zeros((height, 1 + width * 3), dtype=numpy.uint8)  # filter byte 0: none
+    rows[:, 1:] = pixels[:, :, :3].reshape(height, width * 3)  # opaque: alpha dropped
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 class _ConfusionMatrix(_Blitted):

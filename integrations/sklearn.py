@@ -44,6 +44,8 @@ METRICS_PACKAGE = "sklearn.metrics"
 def patch_module(module: ModuleType) -> None:
     """Wrap the training and evaluation methods of the classes that ``module`` defines."""
     name = module.__name__
+    if not _drawing_process_started:
+        _start_drawing_process()
     if name == "sklearn":
         _check_version(module)
     for value in list(vars(module).values()):
@@ -180,8 +182,29 @@ class _FitLogging(_patching.TrainingHooks):
             _runs.finish_training_run(self.run, exc)
 
 
+_drawing_process_started = False
+
+
+def _start_drawing_process() -> None:
+    """Start the drawing process as scikit-learn starts loading, on the idle core.
+
+    At its first module, not at the ``sklearn`` package's, which completes only
+    once the package has imported most of itself. The drawing process's
+    matplotlib import (0.7 s) then overlaps scikit-learn's (a second or more),
+    and it is ready when the first classifier's fit ends. In a program that
+    never fits a classifier it is stopped at exit, not waited for. Workers never
+    draw, so they start none.
+    """
+    global _drawing_process_started
+    _drawing_process_started = True
+    from . import _sklearn_plots
+
+    if not _session.is_worker():
+        _sklearn_plots.warm_up()
+
+
 def _warm_up_while_fitting(estimator: Any) -> None:
-    """Load what the end of the fit will need on the background worker, during the fit."""
+    """The drawing process, if scikit-learn loaded before the agent started (once)."""
     from . import _sklearn_metrics, _sklearn_plots
 
     if _sklearn_metrics.estimator_kind(estimator) == "classifier" and not _session.is_worker():
@@ -225,15 +248,6 @@ def _log_fitted(
     _log_model(estimator, run_id, X, predictions)
 
 
-def _write_html_view(run_id: str, snapshot: bytes) -> None:
-    """``estimator.html``: sklearn's HTML view, drawn from the pickled snapshot, off the
-    training thread (it takes a tenth of a second for a forest)."""
-    from autologagent import _artifacts
-    from sklearn.utils import estimator_html_repr
-
-    _artifacts.write_text(run_id, "estimator.html", estimator_html_repr(pickle.loads(snapshot)))
-
-
 def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
     from autologagent import _datasets, _errors, _models
 
@@ -267,7 +281,9 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
     )
     from autologagent import _background
 
-    _background.submit(lambda: _write_html_view(run_id, data), "writing estimator.html")
+    from . import _sklearn_view
+
+    _background.submit(lambda: _sklearn_view.write(run_id, data), "writing estimator.html")
 
 
 _training_wrapper = _patching.training_wrapper("sklearn autologging", _FitLogging.for_call)

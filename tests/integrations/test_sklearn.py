@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 from contextlib import closing
 from importlib import metadata
@@ -877,3 +878,47 @@ make_pipeline(StandardScaler(), ModuleMean(shift=1.0)).fit(X, y)
     views = [(_artifact_dir(workdir, run["run_id"]) / "estimator.html").read_text() for run in runs]
     assert sum("ScriptMean" in view for view in views) == 1
     assert sum("ModuleMean" in view for view in views) == 1
+
+
+def test_html_view_is_sklearns_own_and_leaves_the_fitted_estimator_alone(workdir: Path) -> None:
+    """The agent computes each property of the view once (see ``_sklearn_view``): the page
+    must still be exactly scikit-learn's, fitted attributes and properties included, for a
+    forest inside a Pipeline with a ColumnTransformer, and the user's objects keep their
+    classes."""
+    script = write_script(
+        workdir,
+        "forest.py",
+        """
+import re
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils import estimator_html_repr
+
+frame = pd.DataFrame({"size": np.arange(90.0), "colour": ["red", "green", "blue"] * 30})
+labels = np.arange(90) % 3
+pipe = Pipeline([
+    ("columns", ColumnTransformer([("num", StandardScaler(), ["size"]),
+                                   ("cat", OneHotEncoder(), ["colour"])])),
+    ("forest", RandomForestClassifier(n_estimators=20, random_state=0)),
+]).fit(frame, labels)
+with open("expected.html", "w") as out:
+    out.write(estimator_html_repr(pipe))
+forest = pipe.named_steps["forest"]
+print(type(pipe) is Pipeline, type(forest) is RandomForestClassifier, not any("autolog" in key for key in vars(forest)))
+""",
+    )
+    result = run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    assert result.stdout.split() == ["True", "True", "True"]
+    (run,) = list_runs(workdir)
+
+    def without_ids(html: str) -> str:  # each rendering numbers its containers anew
+        return re.sub(r"sk-(container|estimator)-id-\d+", "sk-id", html)
+
+    logged = (_artifact_dir(workdir, run["run_id"]) / "estimator.html").read_text()
+    expected = (workdir / "expected.html").read_text()
+    assert "feature_importances_" in expected  # a property, listed among fitted attributes
+    assert without_ids(logged) == without_ids(expected)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psutil
 from conftest import clean_env, list_runs, run_python, write_script
+from PIL import Image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PLOTS = (
@@ -54,9 +55,54 @@ print(len(psutil.Process().children(recursive=True)))
         folder = _artifact_dir(workdir, run["run_id"])
         for name in PLOTS:
             assert (folder / name).read_bytes().startswith(PNG_SIGNATURE), name
+            with Image.open(folder / name) as image:  # the agent writes the PNG itself
+                image.load()  # decodes every row: chunks, CRCs and zlib stream are sound
+                assert (image.mode, image.size) == ("RGB", (440, 360))
+                colours = image.getcolors(maxcolors=1 << 16)
+                assert colours is None or len(colours) > 10  # drawn, not blank
     # While the program ran, the drawing process was its one child; at exit it was
     # waited for (the PNGs above exist), so no process is left behind.
     assert result.stdout.strip() == "1"
+    leftovers = [
+        process.pid
+        for process in psutil.process_iter(["cmdline", "cwd"])
+        if "autologagent._render_worker" in " ".join(process.info["cmdline"] or ())
+        and process.info["cwd"] == str(workdir)
+    ]
+    assert leftovers == []
+
+
+NO_CLASSIFIER = """
+import time, psutil
+import sklearn
+from sklearn.linear_model import Ridge
+deadline = time.monotonic() + 20  # the agent's feeder thread starts the drawing process
+drawers = []
+while not drawers and time.monotonic() < deadline:
+    drawers = [child for child in psutil.Process().children()
+               if "autologagent._render_worker" in " ".join(child.cmdline())]
+    time.sleep(0.05)
+print("drawing process before any fit:", bool(drawers))
+Ridge().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
+"""
+
+
+def test_the_drawing_process_starts_with_sklearn_and_is_stopped_if_never_needed(
+    workdir: Path,
+) -> None:
+    """It starts as scikit-learn is imported, so matplotlib loads while the program
+    still imports and prepares its data; a program that fits no classifier ends
+    without a warning and leaves no drawing process behind."""
+    script = write_script(workdir, "train.py", NO_CLASSIFIER)
+    result = run_python(
+        [str(script)], cwd=workdir, env=clean_env(AUTOLOG="1", AUTOLOG_TESTING="1"), check=True
+    )
+    assert result.stdout.strip() == "drawing process before any fit: True"
+    assert result.stderr == ""
+    runs = list_runs(workdir)
+    assert [run["status"] for run in runs] == ["FINISHED"]
+    files = {path.name for path in _artifact_dir(workdir, runs[0]["run_id"]).rglob("*")}
+    assert not files & set(PLOTS)
     leftovers = [
         process.pid
         for process in psutil.process_iter(["cmdline", "cwd"])
