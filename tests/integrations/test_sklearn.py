@@ -908,7 +908,8 @@ pipe = Pipeline([
 with open("expected.html", "w") as out:
     out.write(estimator_html_repr(pipe))
 forest = pipe.named_steps["forest"]
-print(type(pipe) is Pipeline, type(forest) is RandomForestClassifier, not any("autolog" in key for key in vars(forest)))
+untouched = not any("autolog" in key for key in vars(forest))
+print(type(pipe) is Pipeline, type(forest) is RandomForestClassifier, untouched)
 """,
     )
     result = run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
