@@ -63,16 +63,16 @@ class _LoopState:
         self.off = False  # a worker process: the hooks do nothing
         self.step = 0  # optimizer steps so far
         self.epoch = 0
-        self.epoch_steps = 0  # optimizer steps in the current epoch
+        self.epoch_start = 0  # the step the current epoch started at
         # losses backward() saw since the last step: floats (CPU) or detached tensors
         self.pending: list[Any] = []
-        # (step, epoch, detached loss, timestamp, run id) waiting to become floats
-        self.buffer: list[tuple[int, int, Any, float, str]] = []
-        self.last_convert = 0.0  # the first step converts, and so reads every_n
-        self.every_n = 1  # log_every_n_steps, read again at each conversion
+        # (step, the step's pending losses, timestamp, run id): to become points
+        self.buffer: list[tuple[int, list[Any], float, str]] = []
+        self.last_convert = 0.0  # the first step converts
         self.epoch_sums: dict[int, list[float]] = {}  # epoch -> [sum, count]
         self.loader: Any = None  # weak reference to the training DataLoader
         self.current_loader: Any = None  # weak reference to the last iterated one
+        self.current_loader_step = 0  # the step count when it was iterated
         self.lrs: dict[int, list[Any]] = {}  # id(optimizer) -> last learning rates
         self.optimizers = 0
         self.summarised: set[int] = set()
@@ -214,65 +214,42 @@ def _log_optimizer(optimizer: Any) -> None:
 def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
     """torch's global step post-hook: count the step, keep its loss, watch the lr.
 
-    The hot path: a few attribute lookups and one list append.
+    The hot path: the step's losses go into the buffer as they are, with the
+    step, the time and the run; ``_convert`` turns many steps into points at
+    once (means, epoch sums, ``log_every_n_steps``, the writer's queue). Every
+    line here costs every step of every loop.
     """
     state = _state
     if state.off or _depth.depth:  # a worker, or inside a training call
         return
     try:
-        step = state.step
-        state.step = step + 1
-        state.epoch_steps += 1
-        if state.loader is None and state.current_loader is not None:
-            state.loader = state.current_loader  # steps happen in this loader's loop
-        now = _now()
-        run_id = _runs.fast_run_id or _runs.current_run_id()
         pending = state.pending
         if pending:
-            loss = pending[0] if len(pending) == 1 else _mean(pending)
             state.pending = []
-            if loss.__class__ is float:  # a CPU loss: a point now, no tensor kept
-                sums = state.epoch_sums.get(state.epoch)
-                if sums is None:
-                    sums = state.epoch_sums[state.epoch] = [0.0, 0]
-                sums[0] += loss
-                sums[1] += 1
-                if step % state.every_n == 0:
-                    _writer.metrics.append((run_id, LOSS_KEY, loss, step, now))
-            else:
-                state.buffer.append((step, state.epoch, loss, now, run_id))
-            if (
-                len(state.buffer) >= CONVERT_EVERY_STEPS
-                or now - state.last_convert >= CONVERT_EVERY_S
-            ):
+            now = _now()
+            buffer = state.buffer
+            buffer.append((state.step, pending, now, _runs.fast_run_id or _run_id()))
+            if len(buffer) >= CONVERT_EVERY_STEPS or now - state.last_convert >= CONVERT_EVERY_S:
                 _convert()
         groups = optimizer.param_groups
         last = state.lrs.get(id(optimizer))
         if last is None or len(last) != len(groups):
-            _log_lrs(optimizer, groups, last, step, now, run_id)
+            _log_lrs(optimizer, groups, last)
         else:
             for group, old in zip(groups, last, strict=True):
                 if group["lr"] is not old:
-                    _log_lrs(optimizer, groups, last, step, now, run_id)
+                    _log_lrs(optimizer, groups, last)
                     break
     except Exception as own:
         _errors.report(own, "logging a torch optimizer step")
+    state.step += 1
 
 
-def _mean(losses: list[Any]) -> Any:
-    """Gradient accumulation: the step's loss is the mean of its backward losses."""
-    if all(loss.__class__ is float for loss in losses):
-        return sum(losses) / len(losses)
-    import torch
-
-    return torch.stack([torch.as_tensor(loss).float() for loss in losses]).mean()
-
-
-def _log_lrs(
-    optimizer: Any, groups: list[dict], last: list[Any] | None, step: int, now: float, run_id: str
-) -> None:
+def _log_lrs(optimizer: Any, groups: list[dict], last: list[Any] | None) -> None:
+    """The learning rates that changed with this step (at the step's index)."""
     from autologagent import _fluent
 
+    step, now, run_id = _state.step, _now(), _run_id()
     current = [group["lr"] for group in groups]
     _state.lrs[id(optimizer)] = current
     for index, lr in enumerate(current):
@@ -306,32 +283,47 @@ def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) ->
 
 
 def _convert() -> None:
-    """Turn the buffered losses into points: one stack and one ``tolist()`` for all."""
+    """Turn the buffered steps into points: every loss that is not yet a float is
+    converted by one ``torch.stack(...).tolist()`` for all (one device sync)."""
     state = _state
     buffer = state.buffer
     state.buffer = []
     state.last_convert = _now()
-    # read late, and again each second: autolog() may change it
-    every_n = state.every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)
     if not buffer:
         return
-    tensors = [entry[2] for entry in buffer]
-    try:
-        import torch
-
-        values = torch.stack(tensors).float().tolist()
-    except (RuntimeError, TypeError, ValueError):  # mixed devices or dtypes
-        values = [float(tensor) for tensor in tensors]
+    tensors = [loss for entry in buffer for loss in entry[1] if loss.__class__ is not float]
+    if tensors:
+        floats = iter(_as_floats(tensors))
+        for entry in buffer:
+            losses = entry[1]
+            for index, loss in enumerate(losses):
+                if loss.__class__ is not float:
+                    losses[index] = next(floats)
+    # read late: autolog() may have changed it since
+    every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)
+    sums = state.epoch_sums.setdefault(state.epoch, [0.0, 0])  # the buffer is this epoch's
+    total = 0.0
     # Straight onto the writer's queue (log_metric's own checks hold by construction);
     # the run id came from _run_id(), which started the run.
     _writer.ensure_started()
     append = _writer.metrics.append
-    for (step, epoch, _loss, now, run_id), value in zip(buffer, values, strict=True):
-        sums = state.epoch_sums.setdefault(epoch, [0.0, 0])
-        sums[0] += value
-        sums[1] += 1
+    for step, losses, now, run_id in buffer:
+        # gradient accumulation: the step's loss is the mean of its backward losses
+        value = losses[0] if len(losses) == 1 else sum(losses) / len(losses)
+        total += value
         if step % every_n == 0:
             append((run_id, LOSS_KEY, value, step, now))
+    sums[0] += total
+    sums[1] += len(buffer)
+
+
+def _as_floats(tensors: list[Any]) -> list[float]:
+    try:
+        import torch
+
+        return torch.stack([tensor.float() for tensor in tensors]).tolist()
+    except (RuntimeError, TypeError, ValueError):  # mixed devices or shapes
+        return [float(tensor) for tensor in tensors]
 
 
 # --- epochs ------------------------------------------------------------------------
@@ -352,10 +344,21 @@ def _loader_iter_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict)
 
 def _on_loader_iter(loader: Any) -> None:
     state = _state
-    training = state.loader() if state.loader is not None else None
-    if training is loader and state.epoch_steps:
+    training = _training_loader()
+    if training is loader and state.step > state.epoch_start:
         _end_epoch()
     state.current_loader = weakref.ref(loader)
+    state.current_loader_step = state.step
+
+
+def _training_loader() -> Any:
+    """The DataLoader whose loop the optimizer steps in: the last one iterated before
+    a step (worked out when a loader is iterated again, or at exit, not per step)."""
+    state = _state
+    if state.loader is None and state.current_loader is not None:
+        if state.step > state.current_loader_step:
+            state.loader = state.current_loader
+    return state.loader() if state.loader is not None else None
 
 
 def _end_epoch() -> None:
@@ -371,7 +374,7 @@ def _end_epoch() -> None:
         _fluent.log_metric(EPOCH_LOSS_KEY, sums[0] / sums[1], step=epoch, run_id=run_id)
     _fluent.log_metric(EPOCH_KEY, float(epoch), step=epoch, run_id=run_id)
     state.epoch = epoch + 1
-    state.epoch_steps = 0
+    state.epoch_start = state.step
 
 
 def _at_exit() -> None:
@@ -380,7 +383,7 @@ def _at_exit() -> None:
     if state.off:
         return
     try:
-        if state.loader is not None and state.epoch_steps:
+        if _training_loader() is not None and state.step > state.epoch_start:
             _end_epoch()
         else:
             _convert()

@@ -225,3 +225,48 @@ def test_gradient_accumulation_logs_the_mean_of_each_steps_losses(workdir: Path)
     expected = json.loads((workdir / "means.json").read_text())
     assert [point["step"] for point in points] == [0, 1, 2, 3, 4]
     assert [point["value"] for point in points] == pytest.approx(expected, rel=1e-6)
+
+
+def test_epochs_are_the_training_loaders_even_with_a_validation_loader(workdir: Path) -> None:
+    """Each epoch iterates the training loader, then a validation loader with no optimizer
+    step: two epochs (the last one ended at exit), each with the mean of its own losses."""
+    script = write_script(
+        workdir,
+        "validate.py",
+        """
+        import json
+        import torch
+        from torch import nn
+        from torch.utils.data import DataLoader, TensorDataset
+        torch.manual_seed(0)
+        X, y = torch.randn(64, 4), torch.randn(64, 1)
+        train = DataLoader(TensorDataset(X[:48], y[:48]), batch_size=8)
+        validation = DataLoader(TensorDataset(X[48:], y[48:]), batch_size=8)
+        model = nn.Linear(4, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        losses = []
+        for epoch in range(2):
+            epoch_losses = []
+            for xb, yb in train:
+                optimizer.zero_grad()
+                loss = nn.functional.mse_loss(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                epoch_losses.append(loss.item())
+            losses.append(epoch_losses)
+            with torch.no_grad():
+                for xb, yb in validation:
+                    model(xb)
+        json.dump(losses, open("losses.json", "w"))
+        """,
+    )
+    run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    run = show_run(workdir)
+    losses = json.loads((workdir / "losses.json").read_text())
+    epochs = _history(workdir, run["run_id"], "epoch")
+    assert [(point["step"], point["value"]) for point in epochs] == [(0, 0.0), (1, 1.0)]
+    means = _history(workdir, run["run_id"], "train_loss_epoch")
+    assert [point["step"] for point in means] == [0, 1]
+    assert [point["value"] for point in means] == pytest.approx([sum(e) / 6 for e in losses])
+    points = _history(workdir, run["run_id"], "train_loss")
+    assert [point["value"] for point in points] == pytest.approx(losses[0] + losses[1])
