@@ -155,7 +155,8 @@ def _send(function: str, kwargs: dict[str, Any], needed: bool) -> None:
     payload = pickle.dumps((function, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
     with _lock:
         if _start_feeder_locked():
-            _sent += needed
+            if needed:
+                _sent += 1
             _jobs.put((function, kwargs, _HEADER.pack(len(payload)) + payload))
             return
     if needed:

@@ -116,10 +116,10 @@ def patch_module(module: ModuleType) -> None:
                 # torch calls global step hooks after every optimizer's step: one
                 # hook sees them all, where patching would need every subclass.
                 _step_hook_handle = register(_after_step)
-    elif name == "torch._tensor":
-        tensor = vars(module).get("Tensor")
-        if tensor is not None:
-            _patching.patch(tensor, "backward", _backward_wrapper, NAME)
+    elif name == "torch.autograd":
+        # Where Tensor.backward() sends every backward pass: a module function, so
+        # calling the wrapper binds nothing (a method wrapper is bound per call).
+        _patching.patch(module, "backward", _backward_wrapper, NAME)
     elif name == "torch.utils.data.dataloader":
         loader = vars(module).get("DataLoader")
         if loader is not None:
@@ -265,6 +265,7 @@ def _log_lrs(optimizer: Any, groups: list[dict], last: list[Any] | None) -> None
 
 
 def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """``torch.autograd.backward(tensors, ...)``, which ``loss.backward()`` calls."""
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -272,11 +273,14 @@ def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) ->
         raise
     if not _state.off and not _depth.depth:
         try:
+            loss = args[0] if args else kwargs.get("tensors")
             # backward() returned: the tensor requires grad. A scalar is a loss.
-            if instance.dim() == 0:
+            if loss.dim() == 0:
                 # On the CPU reading the value costs less than keeping a tensor;
                 # elsewhere it would wait for the device, so the tensor is kept.
-                _state.pending.append(instance.item() if instance.is_cpu else instance.detach())
+                _state.pending.append(loss.item() if loss.is_cpu else loss.detach())
+        except AttributeError:  # a sequence of tensors (or graph edges): not one loss
+            pass
         except Exception as own:
             _errors.report(own, "keeping a torch loss")
     return result
