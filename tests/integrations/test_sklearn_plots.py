@@ -30,6 +30,16 @@ def _artifact_dir(workdir: Path, run_id: str) -> Path:
     return workdir / "autologruns" / "artifacts" / run_id
 
 
+def _drawing_processes_left(workdir: Path) -> list[int]:
+    """Drawing processes still alive that a program run in ``workdir`` started."""
+    return [
+        process.pid
+        for process in psutil.process_iter(["cmdline", "cwd"])
+        if "autologagent._render_worker" in " ".join(process.info["cmdline"] or ())
+        and process.info["cwd"] == str(workdir)
+    ]
+
+
 def test_each_classifier_fit_gets_three_pngs_and_the_drawing_process_is_gone(
     workdir: Path,
 ) -> None:
@@ -63,13 +73,7 @@ print(len(psutil.Process().children(recursive=True)))
     # While the program ran, the drawing process was its one child; at exit it was
     # waited for (the PNGs above exist), so no process is left behind.
     assert result.stdout.strip() == "1"
-    leftovers = [
-        process.pid
-        for process in psutil.process_iter(["cmdline", "cwd"])
-        if "autologagent._render_worker" in " ".join(process.info["cmdline"] or ())
-        and process.info["cwd"] == str(workdir)
-    ]
-    assert leftovers == []
+    assert _drawing_processes_left(workdir) == []
 
 
 NO_CLASSIFIER = """
@@ -103,13 +107,7 @@ def test_the_drawing_process_starts_with_sklearn_and_is_stopped_if_never_needed(
     assert [run["status"] for run in runs] == ["FINISHED"]
     files = {path.name for path in _artifact_dir(workdir, runs[0]["run_id"]).rglob("*")}
     assert not files & set(PLOTS)
-    leftovers = [
-        process.pid
-        for process in psutil.process_iter(["cmdline", "cwd"])
-        if "autologagent._render_worker" in " ".join(process.info["cmdline"] or ())
-        and process.info["cwd"] == str(workdir)
-    ]
-    assert leftovers == []
+    assert _drawing_processes_left(workdir) == []
 
 
 def test_without_matplotlib_no_plots_and_one_warning(workdir: Path) -> None:
