@@ -45,7 +45,6 @@ _feeder: threading.Thread | None = None
 # Jobs for the feeder: (function, kwargs, frame), or None for "quit when done".
 _jobs: queue.SimpleQueue[tuple[str, dict[str, Any], bytes] | None] = queue.SimpleQueue()
 _sent = 0  # drawing jobs given to the feeder: none, and the helper is stopped at exit
-_prepared: set[str] = set()  # the helper's preparations asked for so far
 
 
 def _start_feeder_locked() -> bool:
@@ -136,10 +135,6 @@ def prepare(function: str) -> None:
     """Start the helper now and have it run ``function()`` first, while it has nothing
     else to do (load what drawing will need). Unlike a drawing job, this one is not
     waited for at exit: a helper that got nothing else is stopped there."""
-    with _lock:
-        if function in _prepared:
-            return
-        _prepared.add(function)
     _send(function, {}, needed=False)
 
 
@@ -231,11 +226,10 @@ def wait(timeout: float = 120.0) -> bool:
 
 def reset_after_fork() -> None:
     """A forked child must not write into the parent's helper, nor wait for it."""
-    global _process, _lock, _reader, _feeder, _jobs, _sent, _prepared
+    global _process, _lock, _reader, _feeder, _jobs, _sent
     process = _process
     _process = None
     _sent = 0
-    _prepared = set()
     _reader = None
     _feeder = None
     _jobs = queue.SimpleQueue()

@@ -164,7 +164,6 @@ class _FitLogging(_patching.TrainingHooks):
             self.fit_arguments.get("X"), _datasets.caller_frame()
         )
         _fluent.log_params(self.estimator.get_params(deep=True), run_id=self.run_id)
-        _warm_up_while_fitting(self.estimator)
 
     def succeeded(self, result: Any) -> None:
         if self.skip:
@@ -191,23 +190,16 @@ def _start_drawing_process() -> None:
     At its first module, not at the ``sklearn`` package's, which completes only
     once the package has imported most of itself. The drawing process's
     matplotlib import (0.7 s) then overlaps scikit-learn's (a second or more),
-    and it is ready when the first classifier's fit ends. In a program that
-    never fits a classifier it is stopped at exit, not waited for. Workers never
-    draw, so they start none.
+    and it is ready when the first classifier's fit ends. scikit-learn modules
+    loaded before the agent started come here too (the finder hands them over),
+    so no fit needs to check. In a program that never fits a classifier it is
+    stopped at exit, not waited for. Workers never draw, so they start none.
     """
     global _drawing_process_started
     _drawing_process_started = True
     from . import _sklearn_plots
 
     if not _session.is_worker():
-        _sklearn_plots.warm_up()
-
-
-def _warm_up_while_fitting(estimator: Any) -> None:
-    """The drawing process, if scikit-learn loaded before the agent started (once)."""
-    from . import _sklearn_metrics, _sklearn_plots
-
-    if _sklearn_metrics.estimator_kind(estimator) == "classifier" and not _session.is_worker():
         _sklearn_plots.warm_up()
 
 
