@@ -3,8 +3,13 @@
 Each job is a length-prefixed pickle of ``(function, kwargs)`` from the training
 process that started this one (through a private pipe). An empty frame, or the
 end of the input, means quit. Each job gets one line back: ``ok`` or the error.
+
+It quits with ``os._exit``: every file it writes is complete when its job is
+answered, and an orderly shutdown (the interpreter tearing down numpy and
+matplotlib) took 130 to 180 ms that the training process spent waiting at exit.
 """
 
+import os
 import struct
 import sys
 
@@ -45,5 +50,21 @@ def main() -> None:
             return
 
 
+def _quit(status: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # the training process is gone
+            pass
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        _quit(1)
+    _quit(0)
