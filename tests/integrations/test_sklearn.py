@@ -429,6 +429,34 @@ LogisticRegression().fit(X, y)
     assert [entry["name"] for entry in _inputs(workdir, run["run_id"])] == ["X"]
 
 
+def test_model_requirements_use_the_importlib_metadata_the_program_loaded(
+    workdir: Path,
+) -> None:
+    """scikit-learn loads the standard library's importlib.metadata: the model's
+    requirements come from it, and the backport is never imported beside it."""
+    script = write_script(
+        workdir,
+        "train.py",
+        DATA
+        + """
+import sys
+import autologagent
+from sklearn.linear_model import LogisticRegression
+LogisticRegression().fit(X, y)
+autologagent.load_model("last")  # waits until the model and its requirements are written
+print("backport loaded:", "importlib_metadata" in sys.modules)
+""",
+    )
+    result = run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    assert result.stdout.strip().endswith("backport loaded: False")
+    run = show_run(workdir)
+    requirements = _artifact_dir(workdir, run["run_id"]) / "model" / "requirements.txt"
+    assert requirements.read_text().splitlines() == [
+        f"numpy=={metadata.version('numpy')}",
+        f"scikit-learn=={metadata.version('scikit-learn')}",
+    ]
+
+
 def test_log_datasets_false_records_no_inputs(workdir: Path) -> None:
     script = write_script(
         workdir,
