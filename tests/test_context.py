@@ -514,3 +514,52 @@ def test_context_costs_little_per_run_after_the_first(workdir: Path) -> None:
     cost = json.loads(result.stdout)
     assert cost["first"] < 0.5, cost  # generous: a loaded machine; the budget is 50 ms
     assert cost["median"] < 0.01, cost
+
+
+RESOLUTIONS = """\
+import json
+
+import autologagent
+from autologagent import _background, _context
+
+resolved = []
+original = _context._resolve_packages
+
+
+def counted(names):
+    resolved.append(len(names))
+    return original(names)
+
+
+_context._resolve_packages = counted
+
+
+def run(name):
+    with autologagent.start_run(run_name=name):
+        autologagent.log_metric("loss", 1.0)
+    _background.wait()
+
+
+run("first")
+import timeit, mimetypes  # noqa: E401,F401  standard modules: no new distribution
+run("after standard modules")
+import yaml  # noqa: F401  a new top-level package of another distribution
+run("after yaml")
+print(json.dumps(len(resolved)))
+"""
+
+
+def test_package_versions_are_worked_out_again_only_for_new_distributions(
+    workdir: Path,
+) -> None:
+    """Standard modules imported between runs reuse the last answer; a new package
+    is looked up, and its pin reaches the next run's requirements."""
+    _make_repo(workdir, RESOLUTIONS)
+    result = run_python(["train.py"], cwd=workdir, env=_env(), check=True)
+    assert json.loads(result.stdout) == 2
+    runs = {run["name"]: run for run in cli(workdir, "runs", "list")}
+    pin = f"PyYAML=={metadata.version('PyYAML')}"
+    first = show_run(workdir, runs["first"]["run_id"])
+    last = show_run(workdir, runs["after yaml"]["run_id"])
+    assert pin not in _artifact(workdir, first, "requirements.txt").splitlines()
+    assert pin in _artifact(workdir, last, "requirements.txt").splitlines()
