@@ -563,3 +563,44 @@ def test_package_versions_are_worked_out_again_only_for_new_distributions(
     last = show_run(workdir, runs["after yaml"]["run_id"])
     assert pin not in _artifact(workdir, first, "requirements.txt").splitlines()
     assert pin in _artifact(workdir, last, "requirements.txt").splitlines()
+
+
+BACK_TO_BACK = """\
+import json
+
+import yaml  # noqa: F401  a package to pin
+
+import autologagent
+from autologagent import _background, _context
+
+resolved = []
+original = _context._resolve_packages
+
+
+def counted(names):
+    resolved.append(len(names))
+    return original(names)
+
+
+_context._resolve_packages = counted
+for index in range(5):  # each ends while the first answer is still being worked out
+    with autologagent.start_run(run_name=f"r{index}"):
+        autologagent.log_metric("loss", 1.0)
+_background.wait()
+print(json.dumps(len(resolved)))
+"""
+
+
+def test_runs_ending_during_the_first_lookup_share_its_answer(workdir: Path) -> None:
+    """Five runs end while the first run's context is still being gathered: the
+    packages are worked out once, and every run gets its ``requirements.txt``."""
+    _make_repo(workdir, BACK_TO_BACK)
+    result = run_python(["train.py"], cwd=workdir, env=_env(), check=True)
+    assert json.loads(result.stdout) == 1
+    runs = cli(workdir, "runs", "list")
+    assert len(runs) == 5
+    texts = {
+        _artifact(workdir, show_run(workdir, run["run_id"]), "requirements.txt") for run in runs
+    }
+    assert len(texts) == 1
+    assert f"PyYAML=={metadata.version('PyYAML')}" in next(iter(texts)).splitlines()
