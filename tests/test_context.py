@@ -516,8 +516,9 @@ def test_context_costs_little_per_run_after_the_first(workdir: Path) -> None:
     assert cost["median"] < 0.01, cost
 
 
-# Counts how often the program's package versions are worked out.
-COUNTING_RESOLUTIONS = """\
+RESOLUTIONS = """\
+import json
+
 import autologagent
 from autologagent import _background, _context
 
@@ -531,15 +532,6 @@ def counted(names):
 
 
 _context._resolve_packages = counted
-"""
-
-RESOLUTIONS = (
-    """\
-import json
-
-"""
-    + COUNTING_RESOLUTIONS
-    + """
 
 
 def run(name):
@@ -555,7 +547,6 @@ import yaml  # noqa: F401  a new top-level package of another distribution
 run("after yaml")
 print(json.dumps(len(resolved)))
 """
-)
 
 
 def test_package_versions_are_worked_out_again_only_for_new_distributions(
@@ -574,22 +565,30 @@ def test_package_versions_are_worked_out_again_only_for_new_distributions(
     assert pin in _artifact(workdir, last, "requirements.txt").splitlines()
 
 
-BACK_TO_BACK = (
-    """\
+BACK_TO_BACK = """\
 import json
 
 import yaml  # noqa: F401  a package to pin
 
-"""
-    + COUNTING_RESOLUTIONS
-    + """
+import autologagent
+from autologagent import _background, _context
+
+resolved = []
+original = _context._resolve_packages
+
+
+def counted(names):
+    resolved.append(len(names))
+    return original(names)
+
+
+_context._resolve_packages = counted
 for index in range(5):  # each ends while the first answer is still being worked out
     with autologagent.start_run(run_name=f"r{index}"):
         autologagent.log_metric("loss", 1.0)
 _background.wait()
 print(json.dumps(len(resolved)))
 """
-)
 
 
 def test_runs_ending_during_the_first_lookup_share_its_answer(workdir: Path) -> None:
