@@ -91,8 +91,6 @@ _static_submitted = False
 _worker_tags: dict[str, str] | None = None
 # (the top-level modules loaded, their version tags, requirements.txt) of the last answer
 _packages_cache: tuple[frozenset[str], dict[str, str], str] | None = None
-# The resolution under way: its key, the runs waiting for its answer, its event.
-_packages_waiting: tuple[frozenset[str], list[str], threading.Event] | None = None
 _exiting = False  # the process is ending: nothing is left to delay
 _exit_status: str | None = None  # and with this status, when it is known
 
@@ -392,40 +390,24 @@ def _record_packages(run_id: str, pending: list[threading.Event]) -> None:
     again 12 times; on every top-level name, 3 to 8 times, for ``timeit``,
     ``mimetypes`` or GitPython, which the agent loads after the first run.)
     """
-    global _packages_waiting
     from autologagent import _packages
 
     names = list(sys.modules)
     stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     tops = frozenset(name.partition(".")[0] for name in names) - stdlib - _packages.AGENT_MODULES
-    with _lock:
-        cached = _packages_cache
-        waiting = _packages_waiting
-        if cached is None or cached[0] != tops:
-            cached = None
-            if waiting is not None and waiting[0] == tops:  # one resolution for all
-                waiting[1].append(run_id)
-                pending.append(waiting[2])
-                return
-            done = threading.Event()
-            runs = [run_id]
-            _packages_waiting = (tops, runs, done)
-    if cached is not None:
+    cached = _packages_cache
+    if cached is not None and cached[0] == tops:
         _write_packages(run_id, cached[1], cached[2], later=True)
         return
+    done = threading.Event()
     pending.append(done)
 
     def job() -> None:
-        global _packages_cache, _packages_waiting
+        global _packages_cache
         try:
             versions, text = _resolve_packages(names)
-            with _lock:
-                _packages_cache = (tops, versions, text)
-                if _packages_waiting is not None and _packages_waiting[2] is done:
-                    _packages_waiting = None
-                answered = list(runs)
-            for each in answered:
-                _write_packages(each, versions, text, later=False)
+            _packages_cache = (tops, versions, text)
+            _write_packages(run_id, versions, text, later=False)
         finally:
             done.set()
 
@@ -472,9 +454,7 @@ def _write_artifact(run_id: str, path: str, data: bytes, later: bool) -> None:
 def reset_after_fork() -> None:
     """In a forked child (a worker): the parent's runs and jobs are not ours."""
     global _lock, _static_done, _static_submitted, _worker_tags, _exiting, _exit_status
-    global _packages_waiting
     _lock = threading.RLock()
-    _packages_waiting = None  # the parent's background thread answers it, not ours
     _pending.clear()
     _static_waiting.clear()
     if _static is None:
