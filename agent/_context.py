@@ -382,19 +382,14 @@ def _user() -> str | None:
 def _record_packages(run_id: str, pending: list[threading.Event]) -> None:
     """Version tags and ``requirements.txt`` for the modules imported by now.
 
-    The answer depends only on which top-level packages are loaded, outside the
-    standard library and the agent's own dependencies: while they stay the same,
-    the last answer is reused here; otherwise it is worked out on the background
-    worker. (Submodules, standard modules and the agent's come and go without
-    changing it: keyed on the module count, a loop of 25 small fits worked it out
-    again 12 times; on every top-level name, 3 to 8 times, for ``timeit``,
-    ``mimetypes`` or GitPython, which the agent loads after the first run.)
+    The answer depends only on which top-level packages are loaded: while they
+    stay the same, the last answer is reused here; otherwise it is worked out on
+    the background worker. (Submodules come and go, the agent's own among them,
+    without changing it: keyed on their count, a loop of 25 small fits worked it
+    out again 12 times.)
     """
-    from autologagent import _packages
-
     names = list(sys.modules)
-    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
-    tops = frozenset(name.partition(".")[0] for name in names) - stdlib - _packages.AGENT_MODULES
+    tops = frozenset(name.partition(".")[0] for name in names)
     cached = _packages_cache
     if cached is not None and cached[0] == tops:
         _write_packages(run_id, cached[1], cached[2], later=True)
