@@ -66,13 +66,16 @@ def patch(
         if name not in namespace:
             return False
         original = namespace[name]
-        from autologagent._wrappers import AgentFunctionWrapper
+        from autologagent._wrappers import AgentFunctionWrapper, wrap_module_function
 
         if isinstance(original, AgentFunctionWrapper):
             return False
         if not (inspect.isfunction(original) or inspect.isbuiltin(original)):
             return False
-        wrapped = AgentFunctionWrapper(original, wrapper)
+        if inspect.ismodule(owner) and inspect.isfunction(original):
+            wrapped = wrap_module_function(original, wrapper)
+        else:
+            wrapped = AgentFunctionWrapper(original, wrapper)
         setattr(owner, name, wrapped)
         _registry[key] = _Patch(owner, name, original, wrapped, integration)
         return True

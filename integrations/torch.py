@@ -35,6 +35,8 @@ import sys
 import time
 import weakref
 from collections.abc import Mapping
+from itertools import repeat
+from operator import itemgetter
 from types import ModuleType
 from typing import Any
 
@@ -64,10 +66,11 @@ class _LoopState:
         self.step = 0  # optimizer steps so far
         self.epoch = 0
         self.epoch_start = 0  # the step the current epoch started at
-        # losses backward() saw since the last step: floats (CPU) or detached tensors
-        self.pending: list[Any] = []
-        # (step, the step's pending losses, timestamp, run id): to become points
-        self.buffer: list[tuple[int, list[Any], float, str]] = []
+        # every loss backward() saw, in order: floats (CPU) or detached tensors
+        self.losses: list[Any] = []
+        self.taken = 0  # how many of them belong to a step already
+        # (step, where its losses end in ``losses``, timestamp, run id): to become points
+        self.buffer: list[tuple[int, int, float, str]] = []
         self.last_convert = 0.0  # the first step converts
         self.epoch_sums: dict[int, list[float]] = {}  # epoch -> [sum, count]
         self.loader: Any = None  # weak reference to the training DataLoader
@@ -162,7 +165,8 @@ def _after_fork_in_child() -> None:
     """A forked child (a DataLoader worker) is a worker: its hooks stay silent."""
     _state.off = True
     _state.buffer = []
-    _state.pending = []
+    _state.losses = []
+    _state.taken = 0
 
 
 def _strip(exc: BaseException, wrapper: Any) -> None:
@@ -212,23 +216,23 @@ def _log_optimizer(optimizer: Any) -> None:
 
 
 def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
-    """torch's global step post-hook: count the step, keep its loss, watch the lr.
+    """torch's global step post-hook: count the step, mark its losses, watch the lr.
 
-    The hot path: the step's losses go into the buffer as they are, with the
-    step, the time and the run; ``_convert`` turns many steps into points at
-    once (means, epoch sums, ``log_every_n_steps``, the writer's queue). Every
-    line here costs every step of every loop.
+    The hot path: the step goes into the buffer as where its losses end, its
+    time and its run; ``_convert`` turns many steps into points at once (means,
+    epoch sums, ``log_every_n_steps``, the writer's queue). Every line here
+    costs every step of every loop.
     """
     state = _state
     if state.off or _depth.depth:  # a worker, or inside a training call
         return
     try:
-        pending = state.pending
-        if pending:
-            state.pending = []
+        end = len(state.losses)
+        if end != state.taken:  # backward() ran since the last step
+            state.taken = end
             now = _now()
             buffer = state.buffer
-            buffer.append((state.step, pending, now, _runs.fast_run_id or _run_id()))
+            buffer.append((state.step, end, now, _runs.fast_run_id or _run_id()))
             if len(buffer) >= CONVERT_EVERY_STEPS or now - state.last_convert >= CONVERT_EVERY_S:
                 _convert()
         groups = optimizer.param_groups
@@ -236,10 +240,12 @@ def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
         if last is None or len(last) != len(groups):
             _log_lrs(optimizer, groups, last)
         else:
-            for group, old in zip(groups, last, strict=True):
-                if group["lr"] is not old:
+            index = 0  # (zip() alone costs more than this loop for one group)
+            for group in groups:
+                if group["lr"] is not last[index]:
                     _log_lrs(optimizer, groups, last)
                     break
+                index += 1
     except Exception as own:
         _errors.report(own, "logging a torch optimizer step")
     state.step += 1
@@ -271,14 +277,15 @@ def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) ->
     except BaseException as exc:
         _strip(exc, _backward_wrapper)
         raise
-    if not _state.off and not _depth.depth:
+    state = _state
+    if not state.off and not _depth.depth:
         try:
             loss = args[0] if args else kwargs.get("tensors")
             # backward() returned: the tensor requires grad. A scalar is a loss.
             if loss.dim() == 0:
                 # On the CPU reading the value costs less than keeping a tensor;
                 # elsewhere it would wait for the device, so the tensor is kept.
-                _state.pending.append(loss.item() if loss.is_cpu else loss.detach())
+                state.losses.append(loss.item() if loss.is_cpu else loss.detach())
         except AttributeError:  # a sequence of tensors (or graph edges): not one loss
             pass
         except Exception as own:
@@ -288,37 +295,53 @@ def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) ->
 
 def _convert() -> None:
     """Turn the buffered steps into points: every loss that is not yet a float is
-    converted by one ``torch.stack(...).tolist()`` for all (one device sync)."""
+    converted by one ``torch.stack(...).tolist()`` for all (one device sync).
+
+    Losses seen after the last step stay for the next one.
+    """
     state = _state
     buffer = state.buffer
     state.buffer = []
     state.last_convert = _now()
     if not buffer:
         return
-    tensors = [loss for entry in buffer for loss in entry[1] if loss.__class__ is not float]
+    end = buffer[-1][1]
+    losses = state.losses[:end]
+    del state.losses[:end]
+    state.taken -= end
+    tensors = [loss for loss in losses if loss.__class__ is not float]
     if tensors:
         floats = iter(_as_floats(tensors))
+        losses = [loss if loss.__class__ is float else next(floats) for loss in losses]
+    steps = list(map(_step_of, buffer))
+    times = list(map(_time_of, buffer))
+    if end == len(buffer):  # one backward() a step: the losses are the values
+        values = losses
+    else:  # gradient accumulation: a step's loss is the mean of its backward losses
+        values = []
+        start = 0
         for entry in buffer:
-            losses = entry[1]
-            for index, loss in enumerate(losses):
-                if loss.__class__ is not float:
-                    losses[index] = next(floats)
+            part = losses[start : entry[1]]
+            values.append(part[0] if len(part) == 1 else sum(part) / len(part))
+            start = entry[1]
+    sums = state.epoch_sums.setdefault(state.epoch, [0.0, 0])  # the buffer is this epoch's
+    sums[0] += sum(values)
+    sums[1] += len(values)
+    # Straight onto the writer's queue (log_metric's own checks hold by construction);
+    # the run ids came from _run_id(), which started the run.
+    _writer.ensure_started()
+    runs = list(map(_run_of, buffer))
+    points = zip(runs, repeat(LOSS_KEY), values, steps, times)
     # read late: autolog() may have changed it since
     every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)
-    sums = state.epoch_sums.setdefault(state.epoch, [0.0, 0])  # the buffer is this epoch's
-    total = 0.0
-    # Straight onto the writer's queue (log_metric's own checks hold by construction);
-    # the run id came from _run_id(), which started the run.
-    _writer.ensure_started()
-    append = _writer.metrics.append
-    for step, losses, now, run_id in buffer:
-        # gradient accumulation: the step's loss is the mean of its backward losses
-        value = losses[0] if len(losses) == 1 else sum(losses) / len(losses)
-        total += value
-        if step % every_n == 0:
-            append((run_id, LOSS_KEY, value, step, now))
-    sums[0] += total
-    sums[1] += len(buffer)
+    if every_n != 1:
+        points = (point for point in points if point[3] % every_n == 0)
+    _writer.metrics.extend(points)
+
+
+_step_of = itemgetter(0)
+_time_of = itemgetter(2)
+_run_of = itemgetter(3)
 
 
 def _as_floats(tensors: list[Any]) -> list[float]:

@@ -223,6 +223,20 @@ def test_patched_function_pickles_by_reference(core: ModuleType) -> None:
     assert restored is core.train
 
 
+def test_patched_function_put_on_a_class_binds_as_the_function_does(core: ModuleType) -> None:
+    """A module function used as a class attribute still becomes a method of instances."""
+    calls: list[str] = []
+    _patch_fit(core, calls)
+
+    class Holder:
+        train = core.train
+
+    holder = Holder()
+    assert holder.train(rounds=1) == {"data": holder, "rounds": 1}
+    assert Holder.train([5]) == {"data": [5], "rounds": 3}
+    assert calls == ["start", "succeeded", "start", "succeeded"]
+
+
 def test_patched_class_and_instances_pickle(core: ModuleType) -> None:
     """Instances of a patched class, and their bound methods, pickle and come back equal."""
     _patch_fit(core, [])
