@@ -34,21 +34,27 @@ _INT64_MAX = 2**63 - 1
 class Chunk:
     """Consecutive points of one series, ready to store."""
 
-    __slots__ = ("run_id", "key", "steps", "values", "timestamps")
+    __slots__ = ("run_id", "key", "steps", "values", "timestamps", "low", "high")
 
     def __init__(
-        self, run_id: str, key: str, steps: array, values: array, timestamps: array
+        self, run_id: str, key: str, steps: list[int], values: array, timestamps: array
     ) -> None:
         self.run_id = run_id
         self.key = key
-        self.steps = steps
+        # The lowest and highest step, found in the list: an array's items would be
+        # made into int objects one by one, three times over (min, max, newest).
+        self.low = _clamp(min(steps))
+        self.high = _clamp(max(steps))
+        self.steps = _int64(steps)
         self.values = values
         self.timestamps = timestamps
 
     def newest(self) -> int:
         """Index of the newest point: the highest step, the last one among equals."""
-        highest = max(self.steps)
-        return len(self.steps) - 1 - self.steps[::-1].index(highest)
+        steps = self.steps
+        if steps[-1] == self.high:  # steps logged in order: the last one
+            return len(steps) - 1
+        return len(steps) - 1 - steps[::-1].index(self.high)
 
     def blobs(self) -> tuple[bytes, bytes, bytes]:
         return _pack(self.steps), _pack(self.values), _pack(self.timestamps)
@@ -69,11 +75,15 @@ def unpack(typecode: str, blob: bytes) -> array:
     return values
 
 
+def _clamp(value: int) -> int:
+    return max(-_INT64_MAX, min(_INT64_MAX, value))
+
+
 def _int64(values: list[int]) -> array:
     try:
         return array("q", values)
     except OverflowError:
-        return array("q", (max(-_INT64_MAX, min(_INT64_MAX, v)) for v in values))
+        return array("q", map(_clamp, values))
 
 
 def chunks(points: list[tuple[str, str, float, int, float]]) -> Iterator[Chunk]:
@@ -89,7 +99,7 @@ def chunks(points: list[tuple[str, str, float, int, float]]) -> Iterator[Chunk]:
             yield Chunk(
                 run_id,
                 key,
-                _int64(list(map(_steps_of, part))),
+                list(map(_steps_of, part)),
                 array("d", map(_values_of, part)),
                 _int64(list(map(int, map((1000.0).__mul__, map(_seconds_of, part))))),
             )

@@ -260,7 +260,7 @@ class SqliteStore:
         for chunk in _series.chunks(points):
             steps = chunk.steps
             chunk_rows.append(
-                (chunk.run_id, chunk.key, len(steps), min(steps), max(steps), *chunk.blobs())
+                (chunk.run_id, chunk.key, len(steps), chunk.low, chunk.high, *chunk.blobs())
             )
             index = chunk.newest()
             value = chunk.values[index]
