@@ -13,57 +13,28 @@ on fifty times fewer steps than in a real run, and inflates the all-threads figu
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
-
-def _count(command: list[str]) -> tuple[int, int]:
-    """(main thread's instructions, every thread's) of one run of ``command``."""
-    with tempfile.TemporaryDirectory() as folder:
-        result = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--separate-threads=yes",
-                f"--callgrind-out-file={folder}/callgrind.out",
-                *command,
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        if result.returncode != 0:
-            raise RuntimeError(result.stderr[-2000:])
-        threads = {}
-        for path in glob.glob(f"{folder}/callgrind.out-*"):
-            with open(path, encoding="utf-8") as handle:
-                found = re.search(r"^summary: (\d+)", handle.read(), re.MULTILINE)
-            if found:
-                threads[int(path.rsplit("-", 1)[1])] = int(found.group(1))
-    return threads[1], sum(threads.values())
+from _callgrind_child import MISSING, count_by_thread
 
 
 def main(few: int, many: int, command: list[str]) -> int:
     if shutil.which("valgrind") is None:
-        print("valgrind is not installed (Debian package: valgrind)", file=sys.stderr)
+        print(MISSING, file=sys.stderr)
         return 1
     with ThreadPoolExecutor(2) as pool:
-        (main_few, all_few), (main_many, all_many) = pool.map(
-            _count, [[*command, str(few)], [*command, str(many)]]
+        counts_few, counts_many = pool.map(
+            count_by_thread, [[*command, str(few)], [*command, str(many)]]
         )
     steps = many - few
     print(
         json.dumps(
             {
-                "main_per_step": (main_many - main_few) / steps,
-                "all_per_step": (all_many - all_few) / steps,
+                "main_per_step": (counts_many[1] - counts_few[1]) / steps,
+                "all_per_step": (sum(counts_many.values()) - sum(counts_few.values())) / steps,
             }
         )
     )

@@ -313,8 +313,6 @@ def _convert() -> None:
     if tensors:
         floats = iter(_as_floats(tensors))
         losses = [loss if loss.__class__ is float else next(floats) for loss in losses]
-    steps = list(map(_step_of, buffer))
-    times = list(map(_time_of, buffer))
     if end == len(buffer):  # one backward() a step: the losses are the values
         values = losses
     else:  # gradient accumulation: a step's loss is the mean of its backward losses
@@ -330,8 +328,9 @@ def _convert() -> None:
     # Straight onto the writer's queue (log_metric's own checks hold by construction);
     # the run ids came from _run_id(), which started the run.
     _writer.ensure_started()
-    runs = list(map(_run_of, buffer))
-    points = zip(runs, repeat(LOSS_KEY), values, steps, times)
+    points = zip(
+        map(_run_of, buffer), repeat(LOSS_KEY), values, map(_step_of, buffer), map(_time_of, buffer)
+    )
     # read late: autolog() may have changed it since
     every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)
     if every_n != 1:
