@@ -17,6 +17,7 @@ and the run machinery, which read this module's boundary state, never need it.)
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 from collections.abc import Callable
 from types import CodeType, TracebackType
@@ -153,6 +154,25 @@ class _Depth(threading.local):
 
 
 _thread_state = _Depth()
+# How many threads are inside a training call now: hot paths (a PyTorch step) read
+# this one global, and the thread-local depth only when it is not 0.
+open_training_calls = 0
+_open_lock = threading.Lock()
+
+
+def _count_open(change: int) -> None:
+    global open_training_calls
+    with _open_lock:
+        open_training_calls += change
+
+
+def _new_lock_in_child() -> None:
+    """A lock held by another thread at ``fork`` would stay held in the child."""
+    global _open_lock
+    _open_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def inside_training_call() -> bool:
@@ -202,6 +222,7 @@ def training_wrapper(where: str, make_hooks: HooksFactory) -> Callable[..., Any]
                 exc.__traceback__ = _without_frame(exc.__traceback__, wrapper.__code__)
                 raise
         _thread_state.depth = 1
+        _count_open(1)
         try:
             hooks = None
             call_args, call_kwargs = args, kwargs
@@ -231,6 +252,7 @@ def training_wrapper(where: str, make_hooks: HooksFactory) -> Callable[..., Any]
             return result
         finally:
             _thread_state.depth = 0
+            _count_open(-1)
 
     return wrapper
 

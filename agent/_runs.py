@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from autologagent import _bootstrap, _context, _liveness, _session, _writer
@@ -102,6 +103,8 @@ shared_run_id: str | None = None
 # go there), else None: the one global that log_metric's fast path reads.
 fast_run_id: str | None = None
 _training_runs = 0
+# Called (no arguments) whenever the run that records go to may have changed.
+_change_listeners: list[Callable[[], None]] = []
 _root_used = False  # whether this root process has made the root run its process run
 _thread = threading.local()  # .run: this thread's training run
 
@@ -223,6 +226,12 @@ def _new_run(
     return run
 
 
+def on_change(listener: Callable[[], None]) -> None:
+    """Have ``listener()`` called, in the thread that changed it, when the run that
+    records go to may have changed (a run started or ended)."""
+    _change_listeners.append(listener)
+
+
 def _publish(in_training_call: bool | None = None) -> None:
     """Refresh ``shared_run_id``; root: tell workers which run they nest under now.
 
@@ -233,6 +242,8 @@ def _publish(in_training_call: bool | None = None) -> None:
     shared = _state.stack[-1] if _state.stack else _state.process_run
     shared_run_id = shared.info.run_id if shared is not None else None
     fast_run_id = shared_run_id if _training_runs == 0 else None
+    for listener in _change_listeners:
+        listener()
     if _session.is_worker():
         return
     try:

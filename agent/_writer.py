@@ -41,12 +41,23 @@ _pending: Batch | None = None
 _last_failure_transient = False  # the last failed write met a locked store
 _flushing_thread: int | None = None  # the thread inside flush(), if any
 _after_flush: list[Callable[[], None]] = []
+# Called by the writer thread at every wake (about once a second), before it flushes.
+_tick_callbacks: list[Callable[[float], None]] = []
 
 
 def enqueue(kind: str, record: Any) -> None:
     records.append((kind, record))
     if _thread is None:
         _start_thread()
+
+
+def on_tick(callback: Callable[[float], None]) -> None:
+    """Have the writer thread call ``callback(time.time())`` at each wake, before it flushes.
+
+    The PyTorch integration buffers steps and turns them into points when this
+    says so, instead of reading the clock at every step.
+    """
+    _tick_callbacks.append(callback)
 
 
 def thread_missing() -> bool:
@@ -129,7 +140,10 @@ def _run() -> None:
         _wake.wait(FLUSH_INTERVAL_S)
         _wake.clear()
         try:
-            _liveness.heartbeat(enqueue, time.time())
+            now = time.time()
+            for callback in _tick_callbacks:
+                callback(now)
+            _liveness.heartbeat(enqueue, now)
             flush()
         except Exception as exc:  # never let the thread die silently
             _errors.warn(f"the writer thread hit {type(exc).__name__}: {exc}")

@@ -6,14 +6,18 @@ process run (or the user's active run), as loop-shaped training does:
 - an optimizer's construction (``Optimizer.__init__``): ``optimizer_name``, its
   ``defaults`` (``lr``, ``momentum``, ``betas``...) and ``num_params`` as params,
   as MLflow's Lightning autolog names them;
-- every optimizer step (torch's global step post-hook): the global step, and
-  each param group's learning rate (``lr``, ``lr-group1``...) when it changes;
+- every optimizer step (torch's global step post-hook): the global step;
+- each param group's learning rate (``lr``, ``lr-group1``...) when it changes:
+  after every scheduler's ``step()`` (at the index of the step it applies to),
+  and, for a rate set by hand, checked with every conversion (at least once a
+  second), at the step it was seen at;
 - the loss: the 0-dim tensor ``backward()`` is called on, as ``train_loss``, one
   point per step (or per ``log_every_n_steps``). A CPU loss is read at once
-  (``item()``, a microsecond); any other is only detached and kept, and those
-  become floats in batches (one ``torch.stack(...).tolist()`` per second or 256
-  steps, at an epoch's end and at exit), so a CUDA loop is never synchronised
-  per step;
+  (``item()``); any other is only detached and kept. Steps become points in
+  batches, about once a second (when the writer thread wakes), at an epoch's
+  end, at a change of run and at exit: one ``torch.stack(...).tolist()`` for the
+  kept tensors (a CUDA loop is never synchronised per step), and the clock read
+  once: a batch's steps are stamped evenly across the time it took;
 - epochs: each fresh iteration over the DataLoader that optimizer steps happen
   in (``DataLoader.__iter__``) ends the previous epoch: ``train_loss_epoch`` (its
   mean loss) and ``epoch``, both at the epoch's index as step;
@@ -30,13 +34,13 @@ ranks only add their system metrics (see ``_session``).
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import time
 import weakref
 from collections.abc import Mapping
 from itertools import repeat
-from operator import itemgetter
 from types import ModuleType
 from typing import Any
 
@@ -63,24 +67,40 @@ class _LoopState:
 
     def __init__(self) -> None:
         self.off = False  # a worker process: the hooks do nothing
-        self.step = 0  # optimizer steps so far
         self.epoch = 0
         self.epoch_start = 0  # the step the current epoch started at
-        # every loss backward() saw, in order: floats (CPU) or detached tensors
+        # Since the last conversion: every loss backward() saw, in order (floats on
+        # the CPU, detached tensors elsewhere), and for every optimizer step how many
+        # losses there were when it ran. One append a step, no clock read, no object
+        # built: a step's index is its place in ``ends`` after ``base_step``.
         self.losses: list[Any] = []
-        self.taken = 0  # how many of them belong to a step already
-        # (step, where its losses end in ``losses``, timestamp, run id): to become points
-        self.buffer: list[tuple[int, int, float, str]] = []
-        self.last_convert = 0.0  # the first step converts
+        self.ends: list[int] = []
+        self.base_step = 0  # the index of the step at ends[0]
+        self.run_id: str | None = None  # the run the buffered steps go to
+        # ``due`` says the next step has more to do than its append: convert what is
+        # buffered (set by the writer thread about once a second, with the time it
+        # did, and when the run changes), or check the learning rates (set by a
+        # scheduler's step()). The first step does both.
+        self.due = True
+        self.convert_due = True
+        self.lrs_due = True
+        self.due_time = 0.0
+        self.batch_time = 0.0  # when the previous conversion ran
+        self.optimizers_seen: list[Any] = []  # weak references, for their learning rates
         self.epoch_sums: dict[int, list[float]] = {}  # epoch -> [sum, count]
         self.loader: Any = None  # weak reference to the training DataLoader
         self.current_loader: Any = None  # weak reference to the last iterated one
         self.current_loader_step = 0  # the step count when it was iterated
-        self.lrs: dict[int, list[Any]] = {}  # id(optimizer) -> last learning rates
+        self.lrs: dict[int, list[Any]] = {}  # id(optimizer) -> last learning rates logged
         self.optimizers = 0
         self.summarised: set[int] = set()
         self.state_dicts: dict[int, Any] = {}  # id(last state dict) -> (weak ref to module, it)
         self.state_dict_depth = 0
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps so far."""
+        return self.base_step + len(self.ends)
 
 
 _state = _LoopState()
@@ -119,6 +139,12 @@ def patch_module(module: ModuleType) -> None:
                 # torch calls global step hooks after every optimizer's step: one
                 # hook sees them all, where patching would need every subclass.
                 _step_hook_handle = register(_after_step)
+    elif name == "torch.optim.lr_scheduler":
+        base = vars(module).get("LRScheduler")
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and base is not None and issubclass(value, base):
+                # step() where a scheduler class defines it (ReduceLROnPlateau's own...)
+                _patching.patch(value, "step", _scheduler_step_wrapper, NAME)
     elif name == "torch.autograd":
         # Where Tensor.backward() sends every backward pass: a module function, so
         # calling the wrapper binds nothing (a method wrapper is bound per call).
@@ -137,6 +163,8 @@ def patch_module(module: ModuleType) -> None:
         _registered_exit = True
         _state.off = not _session.logs_training()  # workers, and ranks other than 0
         os.register_at_fork(after_in_child=_after_fork_in_child)
+        _writer.on_tick(_on_tick)
+        _runs.on_change(_on_run_change)
         import atexit
 
         # Registered after the agent's own exit handler, so it runs before the runs end.
@@ -164,9 +192,8 @@ def _check_version(module: ModuleType) -> None:
 def _after_fork_in_child() -> None:
     """A forked child (a DataLoader worker) is a worker: its hooks stay silent."""
     _state.off = True
-    _state.buffer = []
     _state.losses = []
-    _state.taken = 0
+    _state.ends = []
 
 
 def _strip(exc: BaseException, wrapper: Any) -> None:
@@ -209,6 +236,7 @@ def _log_optimizer(optimizer: Any) -> None:
         param.numel() for group in optimizer.param_groups for param in group["params"]
     )
     _state.optimizers += 1
+    _state.optimizers_seen.append(weakref.ref(optimizer))
     if _state.optimizers > 1:  # a second optimizer (a GAN's): its own prefix
         prefix = f"optimizer{_state.optimizers}_"
         params = {prefix + key: value for key, value in params.items()}
@@ -216,48 +244,70 @@ def _log_optimizer(optimizer: Any) -> None:
 
 
 def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
-    """torch's global step post-hook: count the step, mark its losses, watch the lr.
+    """torch's global step post-hook: mark where the step's losses end.
 
-    The hot path: the step goes into the buffer as where its losses end, its
-    time and its run; ``_convert`` turns many steps into points at once (means,
-    epoch sums, ``log_every_n_steps``, the writer's queue). Every line here
-    costs every step of every loop.
+    The hot path: every line here costs every step of every loop (a line costs
+    about a microsecond in a real step, where torch's own code keeps the CPU's
+    caches full), so a step is one append; ``_convert`` turns the buffered steps
+    into points when the writer thread says it is time.
     """
     state = _state
-    if state.off or _depth.depth:  # a worker, or inside a training call
+    # a worker, or inside a training call (the thread-local read only while one is open)
+    if state.off or (_patching.open_training_calls and _depth.depth):
         return
     try:
-        end = len(state.losses)
-        if end != state.taken:  # backward() ran since the last step
-            state.taken = end
-            now = _now()
-            buffer = state.buffer
-            buffer.append((state.step, end, now, _runs.fast_run_id or _run_id()))
-            if len(buffer) >= CONVERT_EVERY_STEPS or now - state.last_convert >= CONVERT_EVERY_S:
-                _convert()
-        groups = optimizer.param_groups
-        last = state.lrs.get(id(optimizer))
-        if last is None or len(last) != len(groups):
-            _log_lrs(optimizer, groups, last)
-        else:
-            index = 0  # (zip() alone costs more than this loop for one group)
-            for group in groups:
-                if group["lr"] is not last[index]:
-                    _log_lrs(optimizer, groups, last)
-                    break
-                index += 1
+        if state.due:
+            _on_due()
+        state.ends.append(len(state.losses))
     except Exception as own:
         _errors.report(own, "logging a torch optimizer step")
-    state.step += 1
 
 
-def _log_lrs(optimizer: Any, groups: list[dict], last: list[Any] | None) -> None:
-    """The learning rates that changed with this step (at the step's index)."""
+def _on_due() -> None:
+    """A step with more to do: the buffer's conversion, the learning rates' check.
+
+    The rates are checked at the index of this step (the first to use them).
+    """
+    state = _state
+    state.due = False  # cleared first: a flag set meanwhile is seen at the next step
+    converting = state.convert_due
+    if converting:
+        state.convert_due = False
+        _convert()
+    if converting or state.lrs_due:
+        state.lrs_due = False
+        _check_all_lrs()
+
+
+def _on_tick(now: float) -> None:
+    """The writer thread's wake (about once a second): convert at the next step."""
+    state = _state
+    state.due_time = now
+    state.convert_due = True
+    state.due = True
+
+
+def _on_run_change() -> None:
+    """The run records go to may have changed: what is buffered goes to the run it
+    was logged in, converted at the next step."""
+    state = _state
+    state.due_time = 0.0
+    state.convert_due = True
+    state.due = True
+
+
+def _check_lrs(optimizer: Any, step: int) -> None:
+    """Log the learning rates of ``optimizer`` that changed since they were last logged."""
     from autologagent import _fluent
 
-    step, now, run_id = _state.step, _now(), _run_id()
+    groups = optimizer.param_groups
     current = [group["lr"] for group in groups]
+    last = _state.lrs.get(id(optimizer))
+    if last is not None and len(last) == len(current):
+        if all(map(operator.is_, current, last)):
+            return
     _state.lrs[id(optimizer)] = current
+    now, run_id = _now(), _run_id()
     for index, lr in enumerate(current):
         if last is not None and index < len(last) and lr == last[index]:
             continue
@@ -265,6 +315,32 @@ def _log_lrs(optimizer: Any, groups: list[dict], last: list[Any] | None) -> None
             continue  # a tensor lr would need a device sync: left out
         key = "lr" if index == 0 else f"lr-group{index}"
         _fluent.log_metric(key, float(lr), step=step, timestamp=int(now * 1000), run_id=run_id)
+
+
+def _check_all_lrs() -> None:
+    """Every live optimizer's learning rates, at the index of the next step."""
+    state = _state
+    alive = []
+    for ref in state.optimizers_seen:
+        optimizer = ref()
+        if optimizer is not None:
+            alive.append(ref)
+            _check_lrs(optimizer, state.step)
+    state.optimizers_seen = alive
+
+
+def _scheduler_step_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """A learning-rate scheduler's ``step()``: its rates are logged at the next step
+    (none after the loop's last step, which no step used)."""
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _strip(exc, _scheduler_step_wrapper)
+        raise
+    state = _state
+    state.lrs_due = True  # checked at the next step, the first the new rates apply to
+    state.due = True
+    return result
 
 
 # --- the loss --------------------------------------------------------------------
@@ -278,15 +354,18 @@ def _backward_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) ->
         _strip(exc, _backward_wrapper)
         raise
     state = _state
-    if not state.off and not _depth.depth:
+    if not state.off and not (_patching.open_training_calls and _depth.depth):
         try:
             loss = args[0] if args else kwargs.get("tensors")
-            # backward() returned: the tensor requires grad. A scalar is a loss.
-            if loss.dim() == 0:
-                # On the CPU reading the value costs less than keeping a tensor;
-                # elsewhere it would wait for the device, so the tensor is kept.
-                state.losses.append(loss.item() if loss.is_cpu else loss.detach())
-        except AttributeError:  # a sequence of tensors (or graph edges): not one loss
+            # backward() returned, so the tensor required grad; one value makes a loss.
+            if loss.is_cpu:
+                # On the CPU reading the value costs less than keeping a tensor
+                # (item() refuses a tensor of several values: not a loss).
+                state.losses.append(loss.item())
+            elif loss.dim() == 0:
+                # Elsewhere reading it would wait for the device: the tensor is kept.
+                state.losses.append(loss.detach())
+        except (AttributeError, RuntimeError):  # a sequence of tensors, or several values
             pass
         except Exception as own:
             _errors.report(own, "keeping a torch loss")
@@ -297,50 +376,67 @@ def _convert() -> None:
     """Turn the buffered steps into points: every loss that is not yet a float is
     converted by one ``torch.stack(...).tolist()`` for all (one device sync).
 
-    Losses seen after the last step stay for the next one.
+    The steps are stamped evenly between the previous conversion and the writer's
+    wake that made this one due (or now): the clock is read here, not per step.
+    A step without a loss (no backward() since the previous step) makes no point;
+    losses seen after the last step stay for the next one.
     """
     state = _state
-    buffer = state.buffer
-    state.buffer = []
-    state.last_convert = _now()
-    if not buffer:
+    now = _now()
+    due_time = state.due_time
+    start_time = state.batch_time
+    state.batch_time = now
+    ends = state.ends
+    state.ends = []
+    base = state.base_step
+    state.base_step = base + len(ends)
+    # The buffered steps go to the run records went to at the previous conversion
+    # (a change of run makes one: see _on_run_change); the next ones to today's.
+    run_id = state.run_id
+    state.run_id = _runs.fast_run_id  # None: worked out when they are converted
+    end = ends[-1] if ends else 0
+    if not end:
         return
-    end = buffer[-1][1]
+    if run_id is None:
+        run_id = _run_id()  # the first steps' records start the run
     losses = state.losses[:end]
     del state.losses[:end]
-    state.taken -= end
     tensors = [loss for loss in losses if loss.__class__ is not float]
     if tensors:
         floats = iter(_as_floats(tensors))
         losses = [loss if loss.__class__ is float else next(floats) for loss in losses]
-    if end == len(buffer):  # one backward() a step: the losses are the values
-        values = losses
+    count = len(ends)
+    last_time = due_time if start_time < due_time < now else now
+    if not start_time:
+        start_time = last_time  # the first batch: no earlier time to spread from
+    spacing = (last_time - start_time) / count
+    stamps: Any = map(start_time.__add__, map(spacing.__mul__, range(1, count + 1)))
+    steps: Any
+    if end == count and ends == list(range(1, count + 1)):  # one backward() a step
+        values, steps = losses, range(base, base + count)
     else:  # gradient accumulation: a step's loss is the mean of its backward losses
-        values = []
+        every, values, steps = list(stamps), [], []
+        stamps = []
         start = 0
-        for entry in buffer:
-            part = losses[start : entry[1]]
+        for index, stop in enumerate(ends):
+            if stop == start:
+                continue
+            part = losses[start:stop]
             values.append(part[0] if len(part) == 1 else sum(part) / len(part))
-            start = entry[1]
+            steps.append(base + index)
+            stamps.append(every[index])
+            start = stop
     sums = state.epoch_sums.setdefault(state.epoch, [0.0, 0])  # the buffer is this epoch's
     sums[0] += sum(values)
     sums[1] += len(values)
-    # Straight onto the writer's queue (log_metric's own checks hold by construction);
-    # the run ids came from _run_id(), which started the run.
+    # Straight onto the writer's queue (log_metric's own checks hold by construction).
     _writer.ensure_started()
-    points = zip(
-        map(_run_of, buffer), repeat(LOSS_KEY), values, map(_step_of, buffer), map(_time_of, buffer)
-    )
+    points = zip(repeat(run_id), repeat(LOSS_KEY), values, steps, stamps)
     # read late: autolog() may have changed it since
     every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)
     if every_n != 1:
         points = (point for point in points if point[3] % every_n == 0)
     _writer.metrics.extend(points)
-
-
-_step_of = itemgetter(0)
-_time_of = itemgetter(2)
-_run_of = itemgetter(3)
 
 
 def _as_floats(tensors: list[Any]) -> list[float]:
