@@ -394,6 +394,7 @@ def _convert() -> None:
     # (a change of run makes one: see _on_run_change); the next ones to today's.
     run_id = state.run_id
     state.run_id = _runs.fast_run_id  # None: worked out when they are converted
+    _writer.ensure_started()  # its wakes make the next conversions due
     end = ends[-1] if ends else 0
     if not end:
         return
@@ -430,7 +431,6 @@ def _convert() -> None:
     sums[0] += sum(values)
     sums[1] += len(values)
     # Straight onto the writer's queue (log_metric's own checks hold by construction).
-    _writer.ensure_started()
     points = zip(repeat(run_id), repeat(LOSS_KEY), values, steps, stamps)
     # read late: autolog() may have changed it since
     every_n = int(_bootstrap.config().get("log_every_n_steps", NAME) or 1)

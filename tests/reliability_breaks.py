@@ -186,8 +186,8 @@ CASES = [
     (
         "torch hook nudges the learning rate",
         "integrations/torch.py",
-        "        step = state.step\n        state.step = step + 1\n",
-        "        step = state.step\n        state.step = step + 1\n"
+        "        state.ends.append(len(state.losses))\n",
+        "        state.ends.append(len(state.losses))\n"
         "        optimizer.param_groups[0]['lr'] *= 1.0000001\n",
         [T + "test_transparency.py::test_torch_public_behaviour_is_unchanged"],
     ),

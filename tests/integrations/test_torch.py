@@ -270,3 +270,42 @@ def test_epochs_are_the_training_loaders_even_with_a_validation_loader(workdir: 
     assert [point["value"] for point in means] == pytest.approx([sum(e) / 6 for e in losses])
     points = _history(workdir, run["run_id"], "train_loss")
     assert [point["value"] for point in points] == pytest.approx(losses[0] + losses[1])
+
+
+def test_learning_rates_set_by_hand_or_by_a_plateau_scheduler_are_logged(workdir: Path) -> None:
+    """A rate set by hand is seen at the next conversion (the loop pauses 1.5 s after
+    setting it, so one is due): logged at the step that used it. ReduceLROnPlateau's
+    own ``step()`` is followed: its cut is logged at the next step. The loss points'
+    times (read once a conversion, spread over its steps) are in order, within the run."""
+    script = write_script(
+        workdir,
+        "rates.py",
+        """
+        import time
+        import torch
+        w = torch.zeros(2, requires_grad=True)
+        optimizer = torch.optim.SGD([w], lr=0.1)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+        for step in range(12):
+            if step == 4:
+                for group in optimizer.param_groups:
+                    group["lr"] = 0.2
+                time.sleep(1.5)
+            optimizer.zero_grad()
+            (w - 1.0).pow(2).sum().backward()
+            optimizer.step()
+            if step == 8:
+                plateau.step(1.0)
+                plateau.step(1.0)  # no better: the rate is halved
+        """,
+    )
+    run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    run = show_run(workdir)
+    lrs = _history(workdir, run["run_id"], "lr")
+    assert [(point["step"], point["value"]) for point in lrs] == [(0, 0.1), (4, 0.2), (9, 0.1)]
+    points = _history(workdir, run["run_id"], "train_loss")
+    assert [point["step"] for point in points] == list(range(12))
+    times = [point["timestamp"] for point in points]
+    assert times == sorted(times)
+    assert run["start_time"] <= times[0] and times[-1] <= run["end_time"]
+    assert times[-1] - times[0] >= 1000  # the pause (stamps are exact to a second)
