@@ -53,9 +53,6 @@ LOSS_KEY = "train_loss"
 EPOCH_LOSS_KEY = "train_loss_epoch"
 EPOCH_KEY = "epoch"
 SUMMARY_FILE = "model_summary.txt"
-# Losses are turned into floats when this many wait, or this many seconds passed.
-CONVERT_EVERY_STEPS = 256
-CONVERT_EVERY_S = 1.0
 
 _now = time.time
 _inside_training_call = _patching.inside_training_call
@@ -255,12 +252,12 @@ def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
     # a worker, or inside a training call (the thread-local read only while one is open)
     if state.off or (_patching.open_training_calls and _depth.depth):
         return
-    try:
-        if state.due:
+    if state.due:
+        try:
             _on_due()
-        state.ends.append(len(state.losses))
-    except Exception as own:
-        _errors.report(own, "logging a torch optimizer step")
+        except Exception as own:
+            _errors.report(own, "logging a torch optimizer step")
+    state.ends.append(len(state.losses))
 
 
 def _on_due() -> None:
