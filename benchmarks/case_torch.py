@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _harness import (
@@ -50,48 +51,44 @@ SETTLE_S = 3.5
 _STARTED = time.perf_counter()
 
 
-def _scalar_steps(steps: int) -> tuple[float, float]:
+def _scalar_loop() -> Callable[[int], tuple[float, float]]:
     """The smallest step there is (one scalar weight): what is left is mostly the hooks.
 
-    Returns the loop's wall time and the training thread's CPU time: on a shared
-    VM the wall time also counts what other machines' load took from this one.
+    Returns a function that runs that many steps and returns their wall time and
+    the training thread's CPU time: on a shared VM the wall time also counts what
+    other machines' load took from this one.
     """
     import torch
 
     torch.set_num_threads(1)
     weight = torch.zeros((), requires_grad=True)
     tiny = torch.optim.SGD([weight], lr=0.01)
-    start, cpu_start = time.perf_counter(), time.thread_time()
-    for _ in range(steps):
-        tiny.zero_grad()
-        (weight * 2.0 - 1.0).abs().backward()
-        tiny.step()
-    return time.perf_counter() - start, time.thread_time() - cpu_start
+
+    def run(steps: int) -> tuple[float, float]:
+        start, cpu_start = time.perf_counter(), time.thread_time()
+        for _ in range(steps):
+            tiny.zero_grad()
+            (weight * 2.0 - 1.0).abs().backward()
+            tiny.step()
+        return time.perf_counter() - start, time.thread_time() - cpu_start
+
+    return run
+
+
+def _scalar_steps(steps: int) -> tuple[float, float]:
+    return _scalar_loop()(steps)
 
 
 def _blocks(steps: int) -> None:
     """The scalar loop in blocks of ``steps``, one per ``go`` line on stdin, each block's
-    time printed (for ``_interleaved_steps``)."""
-    import torch
-
-    torch.set_num_threads(1)
-    weight = torch.zeros((), requires_grad=True)
-    tiny = torch.optim.SGD([weight], lr=0.01)
-
-    def block(count: int) -> float:
-        start = time.perf_counter()
-        for _ in range(count):
-            tiny.zero_grad()
-            (weight * 2.0 - 1.0).abs().backward()
-            tiny.step()
-        return time.perf_counter() - start
-
-    block(500)
+    wall time printed (for ``_interleaved_steps``)."""
+    run = _scalar_loop()
+    run(500)
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() != "go":
             break
-        print(block(steps), flush=True)
+        print(run(steps)[0], flush=True)
 
 
 def _child(epochs: int) -> None:
