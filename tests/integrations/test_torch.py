@@ -309,3 +309,29 @@ def test_learning_rates_set_by_hand_or_by_a_plateau_scheduler_are_logged(workdir
     assert times == sorted(times)
     assert run["start_time"] <= times[0] and times[-1] <= run["end_time"]
     assert times[-1] - times[0] >= 1000  # the pause (stamps are exact to a second)
+
+
+def test_scheduler_step_returns_and_raises_as_without_the_agent(workdir: Path) -> None:
+    """The patched ``step()`` of a scheduler: the same return value, and the same
+    exception with the same traceback (no agent frame) for a bad call."""
+    script = write_script(
+        workdir,
+        "sched.py",
+        """
+        import traceback
+        import torch
+        w = torch.zeros(2, requires_grad=True)
+        optimizer = torch.optim.SGD([w], lr=0.1)
+        step_lr = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+        print(step_lr.step(), step_lr.get_last_lr())
+        try:
+            plateau.step()  # the metric is missing
+        except TypeError as exc:
+            print(type(exc).__name__, exc, "".join(traceback.format_tb(exc.__traceback__)))
+        """,
+    )
+    plain = run_python([str(script)], cwd=workdir, check=True)
+    logged = run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    assert logged.stdout == plain.stdout
+    assert "TypeError" in plain.stdout and "autologagent" not in logged.stdout
