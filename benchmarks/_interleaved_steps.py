@@ -1,7 +1,8 @@
 """The hooks' cost per PyTorch step, plain and agent processes timed in turns.
 
-Usage: ``python _interleaved_steps.py SETS ROUNDS STEPS PYTHON LOOP``. For each
-of SETS sets, one plain process (``PYTHON LOOP blocks STEPS``) and one under
+Usage: ``python _interleaved_steps.py SETS ROUNDS STEPS PYTHON LOOP KIND``. For
+each of SETS sets, one plain process (``PYTHON LOOP blocks STEPS KIND``, KIND the
+model: ``scalar`` or ``mlp``) and one under
 ``python -m autologagent`` start, wait out the agent's one-time work, then run
 ROUNDS blocks of STEPS scalar steps each, in turns (which one goes first
 alternates). Prints ``{"plain_us": ..., "agent_us": ..., "diff_us": ...,
@@ -43,11 +44,12 @@ def _block(process: subprocess.Popen[str]) -> float:
     return float(process.stdout.readline())
 
 
-def main(sets: int, rounds: int, steps: int, python: str, loop: str) -> int:
+def main(sets: int, rounds: int, steps: int, python: str, loop: str, kind: str) -> int:
     diffs, plain_all, agent_all = [], [], []
     for index in range(sets):
-        plain = _start([python, loop, "blocks", str(steps)])
-        agent = _start([python, "-m", "autologagent", loop, "blocks", str(steps)])
+        child = [loop, "blocks", str(steps), kind]
+        plain = _start([python, *child])
+        agent = _start([python, "-m", "autologagent", *child])
         time.sleep(SETTLE_S)
         plain_s, agent_s = [], []
         for turn in range(rounds):
@@ -82,4 +84,5 @@ def main(sets: int, rounds: int, steps: int, python: str, loop: str) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    sys.exit(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]))
+    sets, rounds, steps = (int(arg) for arg in sys.argv[1:4])
+    sys.exit(main(sets, rounds, steps, *sys.argv[4:7]))
