@@ -97,8 +97,15 @@ def _weighted(function: Callable[..., Any], *args: Any, sample_weight: Any, **kw
 
 
 def _overrides(estimator: Any, mixin: type) -> bool:
-    """Whether the estimator's ``score`` is its own rather than the mixin's default."""
-    return getattr(type(estimator), "score", None) is not getattr(mixin, "score", None)
+    """Whether the estimator's ``score`` is its own rather than the mixin's default.
+
+    Found by where it is defined, never by getting it: the agent wraps ``score``,
+    and a wrapped method got from a class is a new object each time.
+    """
+    for klass in type(estimator).__mro__:
+        if "score" in vars(klass):
+            return klass is not mixin
+    return False
 
 
 def _argmax_predictors() -> tuple[Any, ...]:

@@ -192,6 +192,38 @@ MyModel(C=0.5).fit(X, y)
     assert run["params"]["C"] == "0.5"
 
 
+def test_training_metrics_predict_once_and_take_the_default_score_from_it(workdir: Path) -> None:
+    """A forest's training metrics walk its trees once, and a regressor's predict
+    once: ``training_score`` (the default accuracy / R²) is taken from the same
+    predictions, not from a second pass through ``score``."""
+    script = write_script(
+        workdir,
+        "train.py",
+        DATA
+        + """
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import Ridge
+calls = {"proba": 0, "predict": 0}
+class CountingForest(RandomForestClassifier):
+    def predict_proba(self, X):
+        calls["proba"] += 1
+        return super().predict_proba(X)
+class CountingRidge(Ridge):
+    def predict(self, X):
+        calls["predict"] += 1
+        return super().predict(X)
+CountingForest(n_estimators=5, random_state=0).fit(X, y)
+CountingRidge().fit(X, y.astype(float))
+print(calls["proba"], calls["predict"])
+""",
+    )
+    result = run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    assert result.stdout.split() == ["1", "1"]
+    ridge, forest = show_run(workdir, "last"), show_run(workdir, list_runs(workdir)[1]["run_id"])
+    assert forest["metrics"]["training_score"] == forest["metrics"]["training_accuracy_score"]
+    assert ridge["metrics"]["training_score"] == ridge["metrics"]["training_r2_score"]
+
+
 # --- issue 3: scikit-learn at full autolog parity with MLflow ----------------------------
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
