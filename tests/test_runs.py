@@ -313,6 +313,36 @@ def test_log_metric_outside_a_run_makes_one_process_run(workdir: Path, door: str
     assert len(_history(workdir, "last", "loss")) == 5
 
 
+def test_closing_the_runs_at_exit_sets_off_no_garbage_collection(workdir: Path) -> None:
+    """Once the program's code is done, the agent ends its runs with the cyclic GC
+    paused (a full collection its last jobs set off cost a program that imported
+    scikit-learn 70 ms, just before the interpreter's own), and restores it."""
+    script = write_script(
+        workdir,
+        "train.py",
+        """
+import atexit, gc, sys
+import autologagent
+log = open(sys.argv[1], "w", buffering=1)
+done = []
+def watch(phase, info):
+    if phase == "start" and done and not sys.is_finalizing():
+        print("collection of generation", info["generation"], file=log)
+gc.callbacks.append(watch)
+gc.set_threshold(1)  # a collection at every allocation the agent's exit work would make
+atexit.register(done.append, True)  # runs before the agent's own exit handler
+for step in range(2000):
+    autologagent.log_metric("loss", 1.0 / (step + 1), step=step)
+autologagent.log_params({f"p{index}": [index] for index in range(50)})
+""",
+    )
+    record = workdir / "collections.txt"
+    # The command door: the agent's exit handler is registered before the script's.
+    run_python(DOORS["module"](script) + [str(record)], cwd=workdir, env=_testing_env(), check=True)
+    assert show_run(workdir)["status"] == "FINISHED"
+    assert record.read_text() == ""
+
+
 @pytest.mark.parametrize("door", sorted(DOORS))
 def test_uncaught_exception_fails_the_process_run_and_keeps_its_points(
     workdir: Path, door: str
