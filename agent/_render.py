@@ -131,11 +131,11 @@ def _draw_here(function: str, kwargs: dict[str, Any]) -> None:
     _background.submit(lambda: call(function, kwargs), f"drawing with {function}")
 
 
-def prepare(function: str) -> None:
-    """Start the helper now and have it run ``function()`` first, while it has nothing
-    else to do (load what drawing will need). Unlike a drawing job, this one is not
-    waited for at exit: a helper that got nothing else is stopped there."""
-    _send(function, {}, needed=False)
+def prepare(function: str, kwargs: dict[str, Any] | None = None) -> None:
+    """Start the helper now and have it run ``function(**kwargs)`` while it has nothing
+    else to do (load or draw ahead what drawing will need). Unlike a drawing job,
+    this one is not waited for at exit: a helper that got nothing else is stopped there."""
+    _send(function, kwargs or {}, needed=False)
 
 
 def submit(function: str, kwargs: dict[str, Any]) -> None:

@@ -164,6 +164,11 @@ class _FitLogging(_patching.TrainingHooks):
             self.fit_arguments.get("X"), _datasets.caller_frame()
         )
         _fluent.log_params(self.estimator.get_params(deep=True), run_id=self.run_id)
+        if not _session.is_worker():
+            from . import _sklearn_metrics, _sklearn_plots
+
+            if _sklearn_metrics.estimator_kind(self.estimator) == "classifier":
+                _sklearn_plots.expect(self.fit_arguments.get("y"))
 
     def succeeded(self, result: Any) -> None:
         if self.skip:
@@ -254,6 +259,9 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
         return
     import sklearn
 
+    from . import _sklearn_view
+
+    snapshot = _sklearn_view.Snapshot(data)
     signature = {"inputs": _datasets.schema(X) if X is not None else None}
     if predictions is not None:
         signature["outputs"] = _datasets.schema(predictions.y_pred)
@@ -263,7 +271,7 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
         "model.pkl",
         flavor="sklearn",
         loader=_models.PICKLE_LOADER,
-        modules=lambda: _models.pickle_modules(data),
+        modules=snapshot.modules,
         flavor_info={
             "sklearn_version": sklearn.__version__,
             "serialization_format": "pickle",
@@ -273,9 +281,7 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
     )
     from autologagent import _background
 
-    from . import _sklearn_view
-
-    _background.submit(lambda: _sklearn_view.write(run_id, data), "writing estimator.html")
+    _background.submit(lambda: _sklearn_view.write(run_id, snapshot), "writing estimator.html")
 
 
 _training_wrapper = _patching.training_wrapper("sklearn autologging", _FitLogging.for_call)
