@@ -179,7 +179,12 @@ def check(ctx: Context) -> str | None:
 
 
 def evaluate(outcome: CaseResult, ctx: Context) -> list[Row]:
-    """Median loop time, agent against baseline, and the difference per step."""
+    """Median loop time, agent against baseline, and the difference per step.
+
+    The scalar loop's row is information only: its two processes run one after
+    the other, and here the VM's speed drifts between them by more than the hooks
+    cost; ``torch_steps_scalar`` times the same loop in turns and gives the verdict.
+    """
     b = outcome.get(BASELINE).summary("loop_s")
     a = outcome.get(AGENT).summary("loop_s")
     steps = outcome.get(BASELINE).summary("steps").median
@@ -208,8 +213,8 @@ def evaluate(outcome: CaseResult, ctx: Context) -> list[Row]:
             f"×{micro_ratio:.3f}, {micro_us:+.1f} µs/step (min: {micro_min_us:+.1f}); "
             f"{plain_rate:,.0f} against {agent_rate:,.0f} steps/s",
             "—",
-            f"≤ ×{RATIO_TARGET} (median ratio, the issue's ~100 µs step)",
-            verdict(micro_ratio <= RATIO_TARGET),
+            "— (information: one process after the other, see torch_steps_scalar)",
+            "—",
         ),
     ]
 
