@@ -16,7 +16,6 @@ the cost (100-160 ms before, 60 ms after, for the seed's forest).
 
 from __future__ import annotations
 
-import io
 import pickle
 from typing import Any
 
@@ -24,61 +23,12 @@ FILE = "estimator.html"
 _MEMO = "_autologagent_view_memo"  # in the copy's __dict__: not "fitted" (no "_" at the end)
 
 
-class Snapshot:
-    """The pickled copy of a fitted estimator, read back once on the background worker:
-    for the modules its pickle names (the model's requirements) and for the view.
-
-    Reading it with a recording ``find_class`` costs no more than a plain
-    ``pickle.loads`` (the C unpickler asks only for each class and function), where
-    listing the modules with ``pickletools.genops`` took 7 ms for the seed's forest.
-    """
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self._modules: set[str] = set()
-        self._estimator: Any = None
-        self._error: Exception | None = None
-        self._read = False
-
-    def modules(self) -> set[str]:
-        self._load()
-        if self._error is not None:  # the view fails on its own; the model still goes
-            from autologagent import _models
-
-            return _models.pickle_modules(self.data)
-        return self._modules
-
-    def take_estimator(self) -> Any:
-        """The copy (made once), handed over: the snapshot keeps no reference to it."""
-        self._load()
-        if self._error is not None:
-            raise self._error
-        estimator, self._estimator = self._estimator, None
-        return estimator
-
-    def _load(self) -> None:
-        if self._read:
-            return
-        self._read = True
-        modules = self._modules
-
-        class Recording(pickle.Unpickler):
-            def find_class(self, module: str, name: str, /) -> Any:
-                modules.add(module)
-                return super().find_class(module, name)
-
-        try:
-            self._estimator = Recording(io.BytesIO(self.data)).load()
-        except Exception as exc:
-            self._error = exc
-
-
-def write(run_id: str, snapshot: Snapshot) -> None:
+def write(run_id: str, snapshot: bytes) -> None:
     """Write the view of the pickled estimator ``snapshot`` into run ``run_id``."""
     from autologagent import _artifacts
     from sklearn.utils import estimator_html_repr
 
-    estimator = snapshot.take_estimator()
+    estimator = pickle.loads(snapshot)
     _compute_properties_once(estimator)
     _artifacts.write_text(run_id, FILE, estimator_html_repr(estimator))
 

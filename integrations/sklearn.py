@@ -259,9 +259,6 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
         return
     import sklearn
 
-    from . import _sklearn_view
-
-    snapshot = _sklearn_view.Snapshot(data)
     signature = {"inputs": _datasets.schema(X) if X is not None else None}
     if predictions is not None:
         signature["outputs"] = _datasets.schema(predictions.y_pred)
@@ -271,7 +268,7 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
         "model.pkl",
         flavor="sklearn",
         loader=_models.PICKLE_LOADER,
-        modules=snapshot.modules,
+        modules=lambda: _models.pickle_modules(data),
         flavor_info={
             "sklearn_version": sklearn.__version__,
             "serialization_format": "pickle",
@@ -281,7 +278,12 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
     )
     from autologagent import _background
 
-    _background.submit(lambda: _sklearn_view.write(run_id, snapshot), "writing estimator.html")
+    from . import _sklearn_view
+
+    # Not read back for the model's requirements (pickletools lists the modules): the
+    # copy's garbage, made that early, tipped the seed into a full collection (70 ms)
+    # while the program was still scoring; made here, it mostly lands at exit.
+    _background.submit(lambda: _sklearn_view.write(run_id, data), "writing estimator.html")
 
 
 _training_wrapper = _patching.training_wrapper("sklearn autologging", _FitLogging.for_call)
