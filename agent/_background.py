@@ -6,6 +6,14 @@ so that the user's ``fit`` returns as soon as what must be captured at once (a
 snapshot of the model, the predictions behind a metric) is captured. At exit the
 runs wait for the queue to drain (bounded) before the last flush, so nothing a
 job records is lost. A job that fails is reported once, like every agent error.
+
+A job nothing waits for (an estimator's HTML view) can be deferred: it runs
+``DEFER_S`` after it was submitted, or at exit, or when ``wait()`` is called,
+whichever comes first. Whatever this thread runs holds the GIL the program
+needs, and a program that ends within seconds (the seed workload) then pays
+for it at exit, when its own code is done and the garbage collector is paused
+(see ``_runs.at_exit``): the view's copy of the model had set off a full
+collection (70 ms with scikit-learn's heap) while the program was still scoring.
 """
 
 from __future__ import annotations
@@ -18,7 +26,11 @@ from typing import Any
 
 from autologagent import _errors
 
+DEFER_S = 5.0
+MAX_DEFERRED = 32  # beyond this many waiting, the oldest runs at once (they hold memory)
+
 _jobs: deque[tuple[Callable[[], Any], str]] = deque()
+_deferred: deque[tuple[float, Callable[[], Any], str]] = deque()  # (due, job, where)
 _cond = threading.Condition()
 _thread: threading.Thread | None = None
 _busy = 0  # jobs taken off the queue and not finished yet
@@ -26,10 +38,27 @@ _busy = 0  # jobs taken off the queue and not finished yet
 
 def submit(job: Callable[[], Any], where: str) -> None:
     """Run ``job()`` on the background thread; ``where`` names it in a warning."""
-    global _thread
     with _cond:
         _jobs.append((job, where))
         _cond.notify()
+    _ensure_thread()
+
+
+def submit_deferred(job: Callable[[], Any], where: str) -> None:
+    """Run ``job()`` on the background thread ``DEFER_S`` from now, or sooner at exit
+    (or at ``wait()``): for work nothing waits for."""
+    with _cond:
+        _deferred.append((time.monotonic() + DEFER_S, job, where))
+        if len(_deferred) > MAX_DEFERRED:
+            _, oldest, oldest_where = _deferred.popleft()
+            _jobs.append((oldest, oldest_where))
+        _cond.notify()
+    _ensure_thread()
+
+
+def _ensure_thread() -> None:
+    global _thread
+    with _cond:
         if _thread is not None:
             return
         thread = threading.Thread(target=_run, name="autologagent-background", daemon=True)
@@ -42,6 +71,14 @@ def submit(job: Callable[[], Any], where: str) -> None:
         run_pending_here()
 
 
+def _due_locked(everything: bool = False) -> None:
+    """Move the deferred jobs whose time has come (or all) to the queue."""
+    now = time.monotonic()
+    while _deferred and (everything or _deferred[0][0] <= now):
+        _, job, where = _deferred.popleft()
+        _jobs.append((job, where))
+
+
 def _run() -> None:
     global _busy
     from autologagent._writer import _block_async_signals
@@ -49,8 +86,11 @@ def _run() -> None:
     _block_async_signals()
     while True:
         with _cond:
-            while not _jobs:
-                _cond.wait()
+            while True:
+                _due_locked()
+                if _jobs:
+                    break
+                _cond.wait(_deferred[0][0] - time.monotonic() if _deferred else None)
             job, where = _jobs.popleft()
             _busy += 1
         try:
@@ -69,9 +109,11 @@ def _call(job: Callable[[], Any], where: str) -> None:
 
 
 def run_pending_here() -> None:
-    """Run every queued job on the calling thread (no worker thread to run them)."""
+    """Run every queued job, deferred ones too, on the calling thread (no worker
+    thread to run them)."""
     while True:
         with _cond:
+            _due_locked(everything=True)
             if not _jobs:
                 return
             job, where = _jobs.popleft()
@@ -82,6 +124,8 @@ def wait(timeout: float = 60.0) -> bool:
     """Block until every submitted job has finished; False if ``timeout`` passed first."""
     deadline = time.monotonic() + timeout
     with _cond:
+        _due_locked(everything=True)  # what was deferred runs now
+        _cond.notify()
         if _thread is None or not _thread.is_alive():
             pass
         else:
@@ -97,13 +141,14 @@ def wait(timeout: float = 60.0) -> bool:
 
 def pending() -> int:
     with _cond:
-        return len(_jobs) + _busy
+        return len(_jobs) + len(_deferred) + _busy
 
 
 def reset_after_fork() -> None:
     """In a forked child: the parent's jobs and thread are not ours."""
     global _cond, _thread, _busy
     _jobs.clear()
+    _deferred.clear()
     _cond = threading.Condition()
     _thread = None
     _busy = 0

@@ -280,10 +280,11 @@ def _log_model(estimator: Any, run_id: str, X: Any, predictions: Any) -> None:
 
     from . import _sklearn_view
 
-    # Not read back for the model's requirements (pickletools lists the modules): the
-    # copy's garbage, made that early, tipped the seed into a full collection (70 ms)
-    # while the program was still scoring; made here, it mostly lands at exit.
-    _background.submit(lambda: _sklearn_view.write(run_id, data), "writing estimator.html")
+    # Deferred (see _background): nothing waits for the view, and its copy of the
+    # model is garbage that tipped the seed into a full collection (70 ms) while the
+    # program was still scoring. (Not read back for the model's requirements either:
+    # pickletools lists those modules without making that garbage early.)
+    _background.submit_deferred(lambda: _sklearn_view.write(run_id, data), "writing estimator.html")
 
 
 _training_wrapper = _patching.training_wrapper("sklearn autologging", _FitLogging.for_call)

@@ -884,6 +884,29 @@ def test_failing_fit_raises_as_without_the_agent_and_the_run_fails(workdir: Path
     assert not [path for path in run["artifacts"] if path.startswith("model/")]
 
 
+def test_html_view_waits_out_the_program_s_next_seconds_then_is_written(workdir: Path) -> None:
+    """Nothing waits for ``estimator.html``: it is made a few seconds after the fit
+    (or at exit, if the program ends sooner), not while the program goes on."""
+    script = write_script(
+        workdir,
+        "train.py",
+        DATA
+        + """
+import glob, time
+from sklearn.linear_model import LogisticRegression
+LogisticRegression().fit(X, y)
+time.sleep(1.0)
+print("right after the fit:", len(glob.glob("autologruns/artifacts/*/estimator.html")))
+deadline = time.monotonic() + 30
+while not glob.glob("autologruns/artifacts/*/estimator.html") and time.monotonic() < deadline:
+    time.sleep(0.2)
+print("while the program runs:", len(glob.glob("autologruns/artifacts/*/estimator.html")))
+""",
+    )
+    result = run_python([str(script)], cwd=workdir, env=_autolog_env(), check=True)
+    assert result.stdout.splitlines() == ["right after the fit: 0", "while the program runs: 1"]
+
+
 def test_html_view_of_estimators_from_the_script_and_from_its_own_module(workdir: Path) -> None:
     """``estimator.html`` for an estimator class defined in the script (``__main__``, which
     only the training process can load) and for one in a module beside the script (which
