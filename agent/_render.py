@@ -1,18 +1,18 @@
 """Drawing off the training process: one helper process renders the plots.
 
-matplotlib is pure Python where it costs (a tenth of a second per plot, half a
-second to import): in a thread of the training process it would hold the GIL
-the training loop needs. So plots are drawn by a separate ``python`` process,
-fed through a pipe. It runs on another core, in parallel with training. It is
-started early (as scikit-learn loads, see ``prepare``), so that it has
-imported matplotlib and drawn what plots share before the first fit ends; one
-that is never given a plot is stopped at exit. It is not an agent process: it
-is started isolated (``-I``) with ``AUTOLOG=0``, so it makes no runs, and it
-imports only numpy, matplotlib and the drawing function.
+Drawing is Python where it costs (a plot's layout, text, lines): in a thread of
+the training process it would hold the GIL the training loop needs. So plots are
+drawn by a separate ``python`` process, fed through a pipe. It runs on another
+core, in parallel with training. It is started early (as scikit-learn loads, see
+``prepare``), so that it has loaded what drawing needs before the first fit ends;
+one that is never given a plot is stopped at exit. It is not an agent process:
+it is started isolated (``-I``) with ``AUTOLOG=0``, so it makes no runs, and it
+imports only what its jobs need (Pillow for scikit-learn's plots, matplotlib for
+the boosting libraries' importance charts).
 
 A feeder thread starts the helper and writes the jobs into its pipe: starting a
 process (a fork and exec) costs the training thread nothing, and a loop of fits
-that outpaces the drawing never blocks on a full pipe (64 KiB), paced by matplotlib.
+that outpaces the drawing never blocks on a full pipe (64 KiB), paced by the drawing.
 
 A job is ``(function, kwargs)``: the function is named "module:function" and
 must be in ``autologagent.integrations``; it writes its files itself. At exit
@@ -131,11 +131,11 @@ def _draw_here(function: str, kwargs: dict[str, Any]) -> None:
     _background.submit(lambda: call(function, kwargs), f"drawing with {function}")
 
 
-def prepare(function: str, kwargs: dict[str, Any] | None = None) -> None:
-    """Start the helper now and have it run ``function(**kwargs)`` while it has nothing
-    else to do (load or draw ahead what drawing will need). Unlike a drawing job,
-    this one is not waited for at exit: a helper that got nothing else is stopped there."""
-    _send(function, kwargs or {}, needed=False)
+def prepare(function: str) -> None:
+    """Start the helper now and have it run ``function()`` first, while it has nothing
+    else to do (load what drawing will need). Unlike a drawing job, this one is not
+    waited for at exit: a helper that got nothing else is stopped there."""
+    _send(function, {}, needed=False)
 
 
 def submit(function: str, kwargs: dict[str, Any]) -> None:

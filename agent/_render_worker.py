@@ -22,12 +22,6 @@ def main() -> None:
     header = struct.Struct("<I")
     source = sys.stdin.buffer
     answers = sys.stdout
-    # Load matplotlib now: the first job comes when the fit it plots has ended.
-    try:
-        from matplotlib.backends import backend_agg  # noqa: F401
-        from matplotlib.figure import Figure  # noqa: F401
-    except ImportError:
-        pass
     while True:
         raw = source.read(header.size)
         if len(raw) < header.size:

@@ -164,11 +164,6 @@ class _FitLogging(_patching.TrainingHooks):
             self.fit_arguments.get("X"), _datasets.caller_frame()
         )
         _fluent.log_params(self.estimator.get_params(deep=True), run_id=self.run_id)
-        if not _session.is_worker():
-            from . import _sklearn_metrics, _sklearn_plots
-
-            if _sklearn_metrics.estimator_kind(self.estimator) == "classifier":
-                _sklearn_plots.expect(self.fit_arguments.get("y"))
 
     def succeeded(self, result: Any) -> None:
         if self.skip:
