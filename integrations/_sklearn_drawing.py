@@ -302,7 +302,7 @@ def _font(points: float) -> Any:
         path = _font_path()
         try:
             font = ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
-        except OSError:  # a Pillow without FreeType
+        except (OSError, TypeError):  # a Pillow without FreeType, or before 10.1
             font = ImageFont.load_default()
         _fonts[size] = font
     return font
