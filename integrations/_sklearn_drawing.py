@@ -86,6 +86,8 @@ def confusion_matrix_png(matrix: list[list[int]], labels: list[str]) -> bytes:
     x0 = area_left + (area_right - area_left - side) / 2
     y0 = area_top + (area_bottom - area_top - side) / 2
     cell = side / max(size, 1)
+    # Cell i is centred on i, the first row at the top (imshow's axes).
+    axes = _Axes(canvas, (x0, y0, x0 + side, y0 + side), (-0.5, size - 0.5), (size - 0.5, -0.5))
     for row in range(size):
         for column in range(size):
             value = matrix[row][column]
@@ -100,19 +102,17 @@ def confusion_matrix_png(matrix: list[list[int]], labels: list[str]) -> bytes:
                 colour = WHITE if value > high / 2 else BLACK
                 middle = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
                 canvas.text(middle, str(value), 10, "mm", colour)
-    draw.rectangle((x0, y0, x0 + side, y0 + side), outline=BLACK, width=SCALE)
-    tick, pad = TICK * SCALE, PAD * SCALE
-    for index, label in enumerate(labels):
-        centre = x0 + (index + 0.5) * cell
-        draw.line((centre, y0 + side, centre, y0 + side + tick), fill=BLACK, width=SCALE)
-        canvas.text((centre, y0 + side + pad), label, 10, "mt")
-        middle = y0 + (index + 0.5) * cell
-        draw.line((x0 - tick, middle, x0, middle), fill=BLACK, width=SCALE)
-        canvas.text((x0 - pad, middle), label, 10, "rm")
-    canvas.text((x0 + side / 2, y0 + side + 22 * SCALE), "Predicted label", 10, "mt")
+    axes.frame()
+    ticks = list(enumerate(labels))
+    axes.ticks(ticks, ticks)
     widest = max((_font(10).getlength(label) for label in labels), default=0)
-    canvas.vertical_text((x0 - pad - widest - 12 * SCALE, y0 + side / 2), "True label", 10)
-    canvas.text((x0 + side / 2, y0 - pad), "Confusion matrix (training data)", 12, "mb")
+    axes.labels(
+        "Predicted label",
+        "True label",
+        "Confusion matrix (training data)",
+        PAD * SCALE + widest + 12 * SCALE,
+    )
+    tick, pad = TICK * SCALE, PAD * SCALE
     bar_left = x0 + side + 0.04 * width
     bar_right = bar_left + 0.035 * width
     rows = max(int(side), 2)
@@ -137,7 +137,9 @@ def curves_png(
 ) -> bytes:
     """Curves ``(xs, ys, label)`` on unit axes (ROC or precision-recall), with a legend."""
     canvas = _Canvas()
-    axes = _Axes(canvas, (0.0, 1.0), (0.0, 1.02))
+    width, height = WIDTH * SCALE, HEIGHT * SCALE
+    box = (LEFT * width, (1 - TOP) * height, RIGHT * width, (1 - BOTTOM) * height)
+    axes = _Axes(canvas, box, (0.0, 1.0), (0.0, 1.02))
     if diagonal:
         _dashed_line(canvas.draw, axes.pixel(0, 0), axes.pixel(1, 1), GREY)
     for index, (xs, ys, _label) in enumerate(curves):
@@ -147,7 +149,7 @@ def curves_png(
     axes.frame()
     ticks = [(value, f"{value:.2f}") for value in TICKS]
     axes.ticks(ticks, ticks)
-    axes.labels(x_label, y_label, title + " (training data)")
+    axes.labels(x_label, y_label, title + " (training data)", 36 * SCALE)
     if curves:
         entries = [(TAB10[index % 10], curve[2]) for index, curve in enumerate(curves)]
         _legend(canvas, axes, entries, legend_at.endswith("right"))
@@ -185,15 +187,18 @@ class _Canvas:
 
 
 class _Axes:
-    """The plot's axes: data coordinates to pixels, the frame, ticks and labels."""
+    """A plot's axes: data coordinates to pixels, the frame, ticks and labels."""
 
     def __init__(
-        self, canvas: _Canvas, xlim: tuple[float, float], ylim: tuple[float, float]
+        self,
+        canvas: _Canvas,
+        box: tuple[float, float, float, float],
+        xlim: tuple[float, float],
+        ylim: tuple[float, float],
     ) -> None:
-        width, height = WIDTH * SCALE, HEIGHT * SCALE
+        """``box``: left, top, right, bottom in pixels; ``ylim`` bottom to top."""
         self.canvas = canvas
-        self.left, self.right = LEFT * width, RIGHT * width
-        self.bottom, self.top = (1 - BOTTOM) * height, (1 - TOP) * height  # rows grow down
+        self.left, self.top, self.right, self.bottom = box  # pixel rows grow down
         self.xlim, self.ylim = xlim, ylim
 
     def pixel(self, x: float, y: float) -> tuple[float, float]:
@@ -218,10 +223,11 @@ class _Axes:
             draw.line((self.left - tick, y, self.left, y), fill=BLACK, width=SCALE)
             self.canvas.text((self.left - pad, y), label, 10, "rm")
 
-    def labels(self, x_label: str, y_label: str, title: str) -> None:
+    def labels(self, x_label: str, y_label: str, title: str, y_label_gap: float) -> None:
+        """``y_label_gap``: from the axes' left edge to the y label's middle, in pixels."""
         middle = (self.left + self.right) / 2
         self.canvas.text((middle, self.bottom + 22 * SCALE), x_label, 10, "mt")
-        y_label_at = (self.left - 36 * SCALE, (self.top + self.bottom) / 2)
+        y_label_at = (self.left - y_label_gap, (self.top + self.bottom) / 2)
         self.canvas.vertical_text(y_label_at, y_label, 10)
         self.canvas.text((middle, self.top - PAD * SCALE), title, 12, "mb")
 
@@ -299,7 +305,7 @@ def _font(points: float) -> Any:
     size = round(points * PIXELS_PER_POINT * SCALE)
     font = _fonts.get(size)
     if font is None:
-        path = _font_path()
+        path = _font_path
         try:
             font = ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
         except (OSError, TypeError):  # a Pillow without FreeType, or before 10.1
@@ -308,7 +314,7 @@ def _font(points: float) -> Any:
     return font
 
 
-def _font_path() -> str | None:
+def _find_font() -> str | None:
     """matplotlib's DejaVu Sans, found without importing matplotlib."""
     import importlib.util
 
@@ -318,6 +324,9 @@ def _font_path() -> str | None:
         if os.path.exists(path):
             return path
     return None
+
+
+_font_path = _find_font()
 
 
 def encode_png(image: Any) -> bytes:
