@@ -4,7 +4,7 @@ Usage: ``python _interleaved_steps.py SETS ROUNDS STEPS PYTHON LOOP KIND``. For
 each of SETS sets, one plain process (``PYTHON LOOP blocks STEPS KIND``, KIND the
 model: ``scalar`` or ``mlp``) and one under
 ``python -m autologagent`` start, wait out the agent's one-time work, then run
-ROUNDS blocks of STEPS scalar steps each, in turns (which one goes first
+ROUNDS blocks of STEPS steps each, in turns (which one goes first
 alternates). Prints ``{"plain_us": ..., "agent_us": ..., "diff_us": ...,
 "diff_min_us": ..., "diff_max_us": ...}``: the median time of a step of each, and
 the median over the sets of each set's median paired difference.
