@@ -30,6 +30,7 @@ _watching: "dict[str, Any]" = {}
 _RUNS_MODULE = "autologagent._runs"
 _WRITER_MODULE = "autologagent._writer"
 _BACKGROUND_MODULE = "autologagent._background"
+_FRAME_ROOM_MODULE = "autologagent._frame_room"
 # A run's context (source tags, git, system metrics): per-process state and a thread.
 _CONTEXT_MODULES = ("autologagent._context", "autologagent._system_metrics")
 
@@ -111,7 +112,7 @@ def _after_fork_in_child() -> None:
     writer = sys.modules.get(_WRITER_MODULE)
     if writer is not None:
         writer.reset_after_fork()
-    for name in (_BACKGROUND_MODULE, "autologagent._render", *_CONTEXT_MODULES):
+    for name in (_BACKGROUND_MODULE, "autologagent._render", _FRAME_ROOM_MODULE, *_CONTEXT_MODULES):
         module = sys.modules.get(name)
         if module is not None:
             module.reset_after_fork()

@@ -16,6 +16,8 @@ import sys
 import types
 from types import CodeType
 
+from autologagent import _frame_room
+
 
 class NoSource(Exception):
     """The script or module to run does not exist (exit status 2, as python's)."""
@@ -112,15 +114,18 @@ def prepare_module(name: str, args: list[str]) -> tuple[CodeType, types.ModuleTy
 def run(code: CodeType, main: types.ModuleType) -> None:
     """Execute the code in ``__main__``; wrap an uncaught exception with a trimmed traceback.
 
+    The program runs with room on the frame stack (``_frame_room``): the door's
+    own frames below it would otherwise move where its calls churn memory.
     ``SystemExit`` passes through untouched, so the interpreter exits as it would.
     """
     try:
-        exec(code, main.__dict__)
+        _frame_room.call_in_room(exec, code, main.__dict__)
     except SystemExit:
         raise
     except BaseException as exc:
-        # Drop this frame: the user's traceback starts in their code.
-        tb = exc.__traceback__
-        if tb is not None and tb.tb_frame.f_code is run.__code__:
-            exc.__traceback__ = tb.tb_next
+        # Drop the agent's frames: the user's traceback starts in their code.
+        exc.__traceback__ = _frame_room.without_frames(exc.__traceback__, _OWN_CODE)
         raise UncaughtException(exc) from None
+
+
+_OWN_CODE = (run.__code__, *_frame_room.OWN_CODE)

@@ -14,6 +14,8 @@ import sys
 from _thread import RLock
 from _thread import _local as thread_local
 
+from autologagent import _frame_room
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # start-up cost: no typing, importlib.abc or threading at run time
     from collections.abc import Callable
@@ -46,7 +48,13 @@ class _HookedLoader:
             spec.loader = self._loader  # type: ignore[assignment]
         if getattr(module, "__loader__", None) is self:
             module.__loader__ = self._loader
-        self._loader.exec_module(module)  # type: ignore[attr-defined]
+        try:
+            # The outermost hooked import runs with room on the frame stack: this
+            # frame would otherwise move where the framework's import churns memory.
+            _frame_room.call_in_room(self._loader.exec_module, module)  # type: ignore[attr-defined]
+        except BaseException as exc:
+            exc.__traceback__ = _frame_room.without_frames(exc.__traceback__, _OWN_CODE)
+            raise
         run_hooks(module)
 
 
@@ -88,6 +96,9 @@ def _find_with_the_others(
         if spec is not None:
             return spec
     return None
+
+
+_OWN_CODE = (_HookedLoader.exec_module.__code__, *_frame_room.OWN_CODE)
 
 
 def run_hooks(module: "ModuleType") -> None:

@@ -128,3 +128,29 @@ def workdir(tmp_path: Path) -> Path:
     folder = tmp_path / "work"
     folder.mkdir()
     return folder
+
+
+# Calls at every depth from 0 to 400 frames, 200 calls at each: a call whose frame
+# begins one of CPython's 16 KiB frame-stack chunks maps and page-faults a fresh
+# chunk each time (3.11 and later). Minor page faults count them.
+CHURN_SOURCE = """
+import resource
+
+
+def leaf():
+    return None
+
+
+def descend(depth):
+    if depth:
+        return descend(depth - 1)
+    for _ in range(200):
+        leaf()
+
+
+def page_faults_of_deep_calls():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for depth in range(400):
+        descend(depth)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+"""

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PYTHON, clean_env, list_runs, run_python, show_run, write_script
+from conftest import (
+    CHURN_SOURCE,
+    PYTHON,
+    clean_env,
+    list_runs,
+    run_python,
+    show_run,
+    write_script,
+)
 
 PROBE = """\
 import json
@@ -201,6 +209,20 @@ def test_exit_status_and_stderr_as_plain_python(
     assert agent.returncode == plain.returncode
     assert agent.stdout == plain.stdout
     assert agent.stderr == plain.stderr
+
+
+def test_program_runs_with_room_on_the_frame_stack(workdir: Path) -> None:
+    """The door's own frames below the program do not make its calls churn memory.
+
+    Calls at every depth up to 400 frames: under plain python (3.11+) those whose
+    frame begins a 16 KiB frame-stack chunk map and page-fault a fresh one each
+    time; the agent runs the program where none of them does.
+    """
+    write_script(workdir, "deep.py", CHURN_SOURCE + "\nprint(page_faults_of_deep_calls())\n")
+    plain, agent = _plain_and_agent(["deep.py"], workdir)
+    assert plain.returncode == agent.returncode == 0, agent.stderr
+    assert int(plain.stdout) > 1000
+    assert int(agent.stdout) < 100
 
 
 def test_missing_script_is_a_usage_error(workdir: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from autologagent import _finder, _patching
+from conftest import CHURN_SOURCE
 
 PACKAGE_SOURCE = {
     "__init__.py": "VALUE = 1\n",
@@ -321,6 +322,51 @@ def test_finder_patches_already_imported_modules_at_once(package: str) -> None:
         assert seen == [package, f"{package}.core"]
     finally:
         _finder.unwatch_package(package, seen.append)
+
+
+def test_hooked_import_runs_with_room_on_the_frame_stack(package: str, tmp_path: Path) -> None:
+    """A watched framework's import runs where its calls do not map a chunk each time.
+
+    The same module imported without the hook churns (the check that the test
+    can see it), imported through it does not.
+    """
+    (tmp_path / package / "deep.py").write_text(
+        CHURN_SOURCE + "\nFAULTS = page_faults_of_deep_calls()\n"
+    )
+    unhooked = __import__(f"{package}.deep", fromlist=["deep"]).FAULTS
+    del sys.modules[f"{package}.deep"]
+    _finder.watch_package(package, _ignore)
+    try:
+        hooked = __import__(f"{package}.deep", fromlist=["deep"]).FAULTS
+    finally:
+        _finder.unwatch_package(package, _ignore)
+    assert unhooked > 1000
+    assert hooked < 100
+
+
+def _ignore(module: ModuleType) -> None:
+    pass
+
+
+def test_hooked_import_error_has_plain_python_s_traceback(package: str, tmp_path: Path) -> None:
+    """An exception raised while a watched module executes shows no frame of the agent."""
+    source = "def fail():\n    raise ValueError('x')\n\n\nfail()\n"
+    (tmp_path / package / "broken.py").write_text(source)
+
+    def traceback_of_import() -> list[tuple[str, str]]:
+        sys.modules.pop(f"{package}.broken", None)
+        with pytest.raises(ValueError) as caught:
+            __import__(f"{package}.broken")
+        return [(frame.filename, frame.name) for frame in traceback.extract_tb(caught.tb)]
+
+    plain = traceback_of_import()
+    _finder.watch_package(package, _ignore)
+    try:
+        hooked = traceback_of_import()
+    finally:
+        _finder.unwatch_package(package, _ignore)
+    assert [name for _, name in plain][-2:] == ["<module>", "fail"]
+    assert hooked == plain
 
 
 def test_finder_is_installed_once() -> None:
