@@ -56,6 +56,13 @@ def submit_deferred(job: Callable[[], Any], where: str) -> None:
     _ensure_thread()
 
 
+def run_deferred_now() -> None:
+    """Queue every deferred job now (the process is about to end)."""
+    with _cond:
+        _due_locked(everything=True)
+        _cond.notify()
+
+
 def _ensure_thread() -> None:
     global _thread
     with _cond:

@@ -11,12 +11,12 @@ Cheap by construction, since a script may fit 25 small models in a loop: what
 does not change within a process (the source tags, git's answers, the packages
 behind a given set of modules) is worked out once, the costly parts (GitPython,
 package metadata) on the background worker; later runs queue the cached tags
-and leave their two small files to that worker. The end of a run waits for its
-own context jobs for at most ``END_WAIT_S`` (not at all for the first run's,
-which take longer), so that what they record is normally queued before the
-run's end; past that, it follows shortly after (``_runs.at_exit`` waits for
-it), never lost. The first run's job itself starts only when that run ends, or
-``STATIC_DELAY_S`` into it, so that it does not slow a short first training call.
+and leave their two small files to that worker. The end of a run does not wait
+for its context jobs (but at exit): what they record follows it shortly after
+(``_runs.at_exit`` waits for it), never lost. The first run's job itself starts
+only when that run ends, or ``STATIC_DELAY_S`` into it, so that it does not slow
+a short first training call; the packages' job is deferred (see
+:func:`_record_packages`).
 
 Worker processes log into the parent's run: they gather nothing for it, and
 their own child runs get only the machine tags (host, Python, platform, user).
@@ -37,11 +37,8 @@ if TYPE_CHECKING:
     from autologagent._git import GitFacts
     from autologagent._runs import ActiveRun
 
-# The longest the end of a run waits on the training thread for its context jobs
-# (working out the packages when new modules were imported: a few milliseconds).
-# The first run's job, GitPython's import, takes longer: it is not waited for.
-END_WAIT_S = 0.02
-# At exit or on SIGTERM there is no training left to delay.
+# At exit or on SIGTERM, when there is no training left to delay, the longest the
+# end of a run waits for its context jobs (otherwise it does not wait).
 EXIT_WAIT_S = 2.0
 # The first run's job (GitPython's import and git's answers: about a tenth of a
 # second of CPU) waits for the end of that run, or this long: Python work on
@@ -91,6 +88,8 @@ _static_submitted = False
 _worker_tags: dict[str, str] | None = None
 # (the top-level modules loaded, their version tags, requirements.txt) of the last answer
 _packages_cache: tuple[frozenset[str], dict[str, str], str] | None = None
+# the top-level modules -> the queued job's event and the runs that wait for its answer
+_packages_waiting: dict[frozenset[str], tuple[threading.Event, list[str]]] = {}
 _exiting = False  # the process is ending: nothing is left to delay
 _exit_status: str | None = None  # and with this status, when it is known
 
@@ -171,9 +170,10 @@ def run_ending(run: ActiveRun, status: str) -> None:
         if system_metrics is not None:
             system_metrics.run_ending(run_id, EXIT_WAIT_S if exiting else 0.0)
         _record_packages(run_id, pending)
-        if not exiting and _static_done in pending and not _static_done.is_set():
-            return  # the first job (GitPython's import) will not be done in time: no wait
-        deadline = started + (EXIT_WAIT_S if exiting else END_WAIT_S)
+        if not exiting:
+            return  # the training thread does not wait: what the jobs record follows
+        _background.run_deferred_now()  # SIGTERM: the process dies after this flush
+        deadline = started + EXIT_WAIT_S
         for done in pending:
             left = deadline - time.perf_counter()
             if left <= 0 or not done.wait(left):
@@ -386,27 +386,51 @@ def _record_packages(run_id: str, pending: list[threading.Event]) -> None:
     stay the same, the last answer is reused here; otherwise it is worked out on
     the background worker. (Submodules come and go, the agent's own among them,
     without changing it: keyed on their count, a loop of 25 small fits worked it
-    out again 12 times.)
+    out again 12 times.) That job is deferred (``_background.submit_deferred``):
+    nothing waits for it but the exit, and what it reads and builds had set off a
+    full garbage collection (85 ms with scikit-learn's heap) while the seed
+    program still scored, in a third of its runs; at exit it runs with the
+    collector paused. Runs that end with the same packages while it waits share
+    its answer; ``pending`` gets its event, for the wait at exit.
     """
     names = list(sys.modules)
     tops = frozenset(name.partition(".")[0] for name in names)
-    cached = _packages_cache
-    if cached is not None and cached[0] == tops:
+    with _lock:
+        cached = _packages_cache
+        if cached is not None and cached[0] != tops:
+            cached = None
+        if cached is None:
+            queued = _packages_waiting.get(tops)
+            if queued is not None:  # a job for these packages waits: it answers this run too
+                queued[1].append(run_id)
+                pending.append(queued[0])
+                return
+            done = threading.Event()
+            _packages_waiting[tops] = (done, [run_id])
+            pending.append(done)
+    if cached is not None:
         _write_packages(run_id, cached[1], cached[2], later=True)
         return
-    done = threading.Event()
-    pending.append(done)
 
     def job() -> None:
         global _packages_cache
         try:
             versions, text = _resolve_packages(names)
+        except BaseException:
+            with _lock:
+                _packages_waiting.pop(tops, None)
+            done.set()
+            raise
+        with _lock:
             _packages_cache = (tops, versions, text)
-            _write_packages(run_id, versions, text, later=False)
+            _, run_ids = _packages_waiting.pop(tops, (done, []))
+        try:
+            for waiting_run in run_ids:
+                _write_packages(waiting_run, versions, text, later=False)
         finally:
             done.set()
 
-    _background.submit(job, "resolving the program's package versions")
+    _background.submit_deferred(job, "resolving the program's package versions")
 
 
 def _resolve_packages(names: list[str]) -> tuple[dict[str, str], str]:
@@ -452,6 +476,7 @@ def reset_after_fork() -> None:
     _lock = threading.RLock()
     _pending.clear()
     _static_waiting.clear()
+    _packages_waiting.clear()
     if _static is None:
         _static_done = threading.Event()
         _static_submitted = False

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import clean_env, cli, run_python, show_run, write_script
+from conftest import clean_env, cli, list_runs, run_python, show_run, write_script
 
 TOKEN = "ghp_SECRETTOKEN123"
 ARG_SECRET = "abc123secret"
@@ -228,6 +228,39 @@ def test_requirements_keep_an_agent_dependency_the_program_uses(workdir: Path) -
     lines = _artifact(workdir, show_run(workdir), "requirements.txt").splitlines()
     assert f"psutil=={metadata.version('psutil')}" in lines
     assert not [line for line in lines if line.lower().startswith("gitpython")]
+
+
+def test_requirements_wait_out_the_program_s_next_seconds_and_runs_share_them(
+    workdir: Path,
+) -> None:
+    """Working out the packages is deferred (nothing waits for it): no requirements
+    a second after two fits, then both runs get theirs while the program still runs,
+    the same file for the same packages."""
+    write_script(
+        workdir,
+        "train.py",
+        TINY_FIT
+        + """\
+LogisticRegression(C=0.5).fit([[0.0], [1.0], [0.2], [0.9]], [0, 1, 0, 1])
+import glob, time
+time.sleep(1.0)
+print("right after the fits:", len(glob.glob("autologruns/artifacts/*/requirements.txt")))
+deadline = time.monotonic() + 30
+while len(glob.glob("autologruns/artifacts/*/requirements.txt")) < 2:
+    if time.monotonic() > deadline:
+        break
+    time.sleep(0.2)
+print("while the program runs:", len(glob.glob("autologruns/artifacts/*/requirements.txt")))
+""",
+    )
+    result = run_python(["-m", "autologagent", "train.py"], cwd=workdir, env=_env(), check=True)
+    assert result.stdout.splitlines() == ["right after the fits: 0", "while the program runs: 2"]
+    runs = [show_run(workdir, listed["run_id"]) for listed in list_runs(workdir)]
+    texts = {_artifact(workdir, run, "requirements.txt") for run in runs}
+    assert len(runs) == 2 and len(texts) == 1
+    assert f"scikit-learn=={metadata.version('scikit-learn')}" in texts.pop().splitlines()
+    for run in runs:
+        assert run["tags"]["autolog.version.sklearn"] == metadata.version("scikit-learn")
 
 
 # --- system metrics --------------------------------------------------------------------
