@@ -7,13 +7,14 @@ snapshot of the model, the predictions behind a metric) is captured. At exit the
 runs wait for the queue to drain (bounded) before the last flush, so nothing a
 job records is lost. A job that fails is reported once, like every agent error.
 
-A job nothing waits for (an estimator's HTML view) can be deferred: it runs
-``DEFER_S`` after it was submitted, or at exit, or when ``wait()`` is called,
-whichever comes first. Whatever this thread runs holds the GIL the program
-needs, and a program that ends within seconds (the seed workload) then pays
-for it at exit, when its own code is done and the garbage collector is paused
-(see ``_runs.at_exit``): the view's copy of the model had set off a full
-collection (70 ms with scikit-learn's heap) while the program was still scoring.
+A job nothing waits for (an estimator's HTML view, the program's package
+versions) can be deferred: it runs ``DEFER_S`` after it was submitted, or at
+exit, or when ``wait()`` is called, whichever comes first. Whatever this thread
+runs holds the GIL the program needs, and a program that ends within seconds
+(the seed workload) then pays for it at exit, when its own code is done and the
+garbage collector is paused (see ``_runs.at_exit``): the view's copy of the
+model had set off a full collection (70 ms with scikit-learn's heap) while the
+program was still scoring.
 """
 
 from __future__ import annotations
@@ -131,8 +132,7 @@ def wait(timeout: float = 60.0) -> bool:
     """Block until every submitted job has finished; False if ``timeout`` passed first."""
     deadline = time.monotonic() + timeout
     with _cond:
-        _due_locked(everything=True)  # what was deferred runs now
-        _cond.notify()
+        run_deferred_now()  # (the condition's lock is re-entrant)
         if _thread is None or not _thread.is_alive():
             pass
         else:

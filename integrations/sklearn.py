@@ -187,12 +187,12 @@ _drawing_process_started = False
 def _start_drawing_process() -> None:
     """Start the drawing process as scikit-learn starts loading, on the idle core.
 
-    At its first module, not at the ``sklearn`` package's, which completes only
-    once the package has imported most of itself. The drawing process's
-    matplotlib import (0.7 s) then overlaps scikit-learn's (a second or more),
-    and it is ready when the first classifier's fit ends. scikit-learn modules
-    loaded before the agent started come here too (the finder hands them over),
-    so no fit needs to check. In a program that never fits a classifier it is
+    At its first module, not at the ``sklearn`` package's, which completes only once the
+    package has imported most of itself. The drawing process's start and its load of
+    Pillow and the fonts (some 40 ms) then overlap scikit-learn's import (most of a
+    second), and it is ready when the first classifier's fit ends. scikit-learn
+    modules loaded before the agent started come here too (the finder hands them
+    over), so no fit needs to check. In a program that never fits a classifier it is
     stopped at exit, not waited for. Workers never draw, so they start none.
     """
     global _drawing_process_started
